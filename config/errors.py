@@ -1,0 +1,52 @@
+"""One error shape for the whole API: `{"error": {"code": "...", "message": "...", ...}}`.
+
+`code` is stable and machine-readable (clients switch on it); `message` is a sentence for
+people and may change.
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with its own stable code, raised by services and views alike."""
+
+    def __init__(self, code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST, **extra: Any):
+        super().__init__(detail=message, code=code)
+        self.status_code = http_status
+        self.error_code = code
+        self.extra = extra
+
+
+def _error_code(exc: exceptions.APIException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.error_code
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid_request"
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    body: dict[str, Any] = {"code": _error_code(exc)}
+    if isinstance(exc, exceptions.ValidationError):
+        body["message"] = "The request has invalid fields."
+        body["fields"] = exc.detail
+    else:
+        body["message"] = str(exc.detail)
+    if isinstance(exc, ApiError):
+        body.update(exc.extra)
+    response.data = {"error": body}
+    return response

@@ -1,0 +1,211 @@
+"""Kensa settings: one module, driven by environment variables, parsed strictly.
+
+Defaults run on a laptop (SQLite, images on the local filesystem, Redis on localhost);
+`DATABASE_URL` switches to PostgreSQL and the other variables tune production. See README.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+from rest_framework.serializers import ModelSerializer
+
+from config.env import env_bool, env_int, env_list, env_optional_str, env_str
+from config.queues import ALL_QUEUES, DEFAULT_QUEUE
+
+# Lets admin and DRF classes be subscripted with their model at run time, as the type stubs want.
+django_stubs_ext.monkeypatch(extra_classes=[ModelSerializer])
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+_secret_key = env_optional_str("SECRET_KEY")
+if _secret_key is None:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off.")
+    _secret_key = "kensa-insecure-debug-only-key"
+SECRET_KEY = _secret_key
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Where the embedded defaults keep their state: the SQLite file and the stored images.
+KENSA_DATA_DIR = Path(env_str("KENSA_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "django_prometheus",
+    "lines",
+    "inspection",
+    "results",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_database_url = f"sqlite:///{KENSA_DATA_DIR / 'kensa.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", _default_database_url),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Daphne, the worker and beat write to the demo's SQLite file at once: wait for the lock
+    # instead of failing at once, and let readers run beside the writer (WAL).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = KENSA_DATA_DIR / "static"
+
+# Images live in object storage under keys the server chooses. Filesystem by default;
+# an S3-compatible bucket comes with the ingest issue (django-storages).
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(KENSA_DATA_DIR / "storage")},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Uploads above this go to a temporary file instead of memory while the request is parsed.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "kensa"},
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Take queues in the order the worker lists them (config/queues.py), never round robin.
+    "queue_order_strategy": "priority",
+    # A message not acknowledged within this many seconds goes to another worker. It must
+    # exceed the longest inspection batch, or a slow batch would be delivered twice.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a result backend
+# Inspection tasks are idempotent (claims are conditional updates): a message is acknowledged
+# only after its results are written, so a killed worker's messages are delivered again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Kensa ------------------------------------------------------------------------------------
+KENSA_MAX_IMAGE_BYTES = env_int("KENSA_MAX_IMAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
+KENSA_MAX_IMAGE_PIXELS = env_int("KENSA_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+# A worker that claimed an inspection and has not finished it in this time is presumed dead;
+# the inspection may then be claimed again (by a redelivered message or the sweeper).
+KENSA_CLAIM_LEASE_SECONDS = env_int("KENSA_CLAIM_LEASE_SECONDS", 120, minimum=5)
+# The outbox sweeper re-sends inspections that stayed `queued` longer than this.
+KENSA_REQUEUE_AFTER_SECONDS = env_int("KENSA_REQUEUE_AFTER_SECONDS", 60, minimum=5)
+KENSA_SWEEP_INTERVAL_SECONDS = env_int("KENSA_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-inspections": {
+        "task": "inspection.tasks.sweep_inspections",
+        "schedule": float(KENSA_SWEEP_INTERVAL_SECONDS),
+        "options": {"queue": DEFAULT_QUEUE, "expires": float(KENSA_SWEEP_INTERVAL_SECONDS)},
+    },
+}
+KENSA_RESULTS_PAGE_SIZE = env_int("KENSA_RESULTS_PAGE_SIZE", 100, minimum=1)
+KENSA_RESULTS_MAX_PAGE_SIZE = env_int("KENSA_RESULTS_MAX_PAGE_SIZE", 1000, minimum=1)
+# Device for inference: "auto" takes CUDA when present, else the CPU.
+KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")
+if KENSA_INFERENCE_DEVICE not in {"auto", "cpu", "cuda"} and not KENSA_INFERENCE_DEVICE.startswith("cuda:"):
+    raise ImproperlyConfigured(f"KENSA_INFERENCE_DEVICE={KENSA_INFERENCE_DEVICE!r}: use auto, cpu, cuda or cuda:N.")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)

@@ -1,0 +1,8 @@
+"""WSGI entry point, for serving the upload API from a WSGI server behind the same URLs."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()

@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from inspection.models import Inspection, InspectionModel
+from results.models import Defect
+
+
+@admin.register(InspectionModel)
+class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
+    list_display = ["name", "version", "task", "architecture", "input_size", "created_at"]
+    list_filter = ["task", "architecture"]
+    search_fields = ["name", "version", "sha256"]
+    readonly_fields = ["sha256", "created_at"]
+
+
+class DefectInline(admin.TabularInline[Defect, Inspection]):
+    model = Defect
+    extra = 0
+    fields = ["label", "confidence", "box", "area"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Inspection)
+class InspectionAdmin(admin.ModelAdmin[Inspection]):
+    list_display = ["id", "line", "station", "serial", "status", "verdict", "error_code", "received_at"]
+    list_filter = ["status", "verdict", "line", "error_code"]
+    search_fields = ["serial", "=id"]
+    date_hierarchy = "received_at"
+    list_select_related = ["line", "station__line"]
+    inlines = [DefectInline]
+    readonly_fields = [field.name for field in Inspection._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

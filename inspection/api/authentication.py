@@ -1,0 +1,60 @@
+"""Station authentication: `Authorization: Bearer <station key>`."""
+
+from typing import Any
+
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from config.errors import ApiError
+from lines.models import Station, hash_station_key
+
+
+class MissingStationKey(exceptions.NotAuthenticated):
+    default_detail = "Send the station's API key as 'Authorization: Bearer <key>'."
+    default_code = "missing_api_key"
+
+
+class InvalidStationKey(exceptions.AuthenticationFailed):
+    default_detail = "The station API key is not valid."
+    default_code = "invalid_api_key"
+
+
+class StationPrincipal:
+    """`request.user` for a station: authenticated, but not a Django user (no admin, no MES)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    def __init__(self, station: Station):
+        self.station = station
+
+    def __str__(self) -> str:
+        return f"station {self.station}"
+
+
+class StationKeyAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, Station] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise InvalidStationKey()
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidStationKey() from None
+        station = (
+            Station.objects.select_related("line").filter(key_hash=hash_station_key(key)).first()
+        )
+        if station is None:
+            raise InvalidStationKey()
+        if not station.active:
+            raise ApiError("station_inactive", f"Station {station} is disabled.", status.HTTP_403_FORBIDDEN)
+        return StationPrincipal(station), station
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="kensa"'

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from inspection.api import views
+
+urlpatterns = [
+    path("inspections/", views.InspectionCreateView.as_view(), name="inspection-create"),
+    path("inspections/<uuid:inspection_id>/", views.InspectionDetailView.as_view(), name="inspection-detail"),
+    path("inspections/<uuid:inspection_id>/image", views.InspectionImageView.as_view(), name="inspection-image"),
+]

@@ -1,0 +1,39 @@
+from django.db import models
+
+
+class Status(models.TextChoices):
+    """An inspection's life: queued → running → one of the terminal states."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+TERMINAL_STATUSES = (Status.DONE, Status.FAILED, Status.EXPIRED)
+
+
+class Verdict(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    REVIEW = "review", "Review"
+
+
+class TaskType(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+
+
+class ErrorCode:
+    """Stable codes stored on failed inspections (and shown in the admin and the API)."""
+
+    IMAGE_MISSING_IN_STORAGE = "image_missing_in_storage"
+    IMAGE_DECODE_FAILED = "image_decode_failed"
+    NO_MODEL = "line_has_no_model"
+    MODEL_CHECKSUM_MISMATCH = "model_checksum_mismatch"
+    MODEL_LOAD_FAILED = "model_load_failed"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+
+
+# Supported image formats as Pillow names them, with the file extension used in storage keys.
+IMAGE_FORMATS: dict[str, str] = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif"}

@@ -1,0 +1,83 @@
+import uuid
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from inspection.constants import Status, TaskType, Verdict
+
+
+class InspectionModel(models.Model):
+    """A versioned defect model: a torchvision architecture and its state dict in storage.
+
+    `labels` are the classifier's outputs in order; `good_labels` those that mean a good part.
+    `thresholds` maps a label to the confidence at which it counts (others use
+    `default_threshold`). `sha256` is checked every time a worker loads the artifact.
+    """
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    task = models.CharField(max_length=32, choices=TaskType.choices, default=TaskType.CLASSIFICATION)
+    architecture = models.CharField(max_length=64, help_text="torchvision model name, e.g. mobilenet_v3_small")
+    artifact = models.FileField(upload_to="models/", max_length=300)
+    sha256 = models.CharField(max_length=64)
+    labels = models.JSONField(default=list)
+    good_labels = models.JSONField(default=list)
+    input_size = models.PositiveIntegerField(default=224, validators=[MinValueValidator(16)])
+    mean = models.JSONField(default=list)
+    std = models.JSONField(default=list)
+    thresholds = models.JSONField(default=dict, blank=True)
+    default_threshold = models.FloatField(default=0.5)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="model_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def threshold_for(self, label: str) -> float:
+        return float(self.thresholds.get(label, self.default_threshold))
+
+
+class Inspection(models.Model):
+    """One image of one part, from upload to verdict. The database is the source of truth.
+
+    `attempts` counts claims: a worker writes results only while the attempt it claimed is
+    still the current one, so a redelivered message never produces a second result.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    line = models.ForeignKey("lines.ProductionLine", on_delete=models.PROTECT, related_name="inspections")
+    station = models.ForeignKey("lines.Station", on_delete=models.PROTECT, related_name="inspections")
+    serial = models.CharField(max_length=128, db_index=True)
+    image_key = models.CharField(max_length=300)
+    image_sha256 = models.CharField(max_length=64)
+    image_bytes = models.PositiveBigIntegerField()
+    image_format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    captured_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    model = models.ForeignKey(
+        InspectionModel, on_delete=models.PROTECT, null=True, blank=True, related_name="inspections"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds spent in each step.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["status", "queued_at"], name="inspection_status_queued"),
+            models.Index(fields=["line", "finished_at", "id"], name="inspection_line_finished"),
+            models.Index(fields=["finished_at", "id"], name="inspection_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_id}:{self.serial} ({self.status})"

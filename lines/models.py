@@ -1,0 +1,73 @@
+import hashlib
+import secrets
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from lines.constants import STATION_KEY_PREFIX, Priority
+
+code_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{0,47}$",
+    "Use 1-48 lower-case letters, digits and hyphens, starting with a letter or digit.",
+)
+
+
+class ProductionLine(models.Model):
+    """A production line: its stations upload images, which its inspection model judges.
+
+    `priority` chooses the worker queue; `deadline_seconds` is how long an image may wait for
+    a verdict before it is no longer worth one (the part has moved on) and is marked expired.
+    """
+
+    code = models.CharField(max_length=48, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    active = models.BooleanField(default=True)
+    deadline_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
+    inspection_model = models.ForeignKey(
+        "inspection.InspectionModel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lines",
+        help_text="The model that judges this line's images.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+def hash_station_key(key: str) -> str:
+    """Station keys are 256-bit random tokens, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Station(models.Model):
+    """A camera PC or PLC gateway on a line. It authenticates uploads with its API key."""
+
+    line = models.ForeignKey(ProductionLine, on_delete=models.PROTECT, related_name="stations")
+    code = models.CharField(max_length=48, validators=[code_validator])
+    name = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    key_prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["line__code", "code"]
+        constraints = [models.UniqueConstraint(fields=["line", "code"], name="station_code_unique_per_line")]
+
+    def __str__(self) -> str:
+        return f"{self.line.code}/{self.code}"
+
+    def set_new_key(self) -> str:
+        """Give the station a new key and return it; only its digest is kept."""
+        prefix = secrets.token_hex(4)
+        key = f"{STATION_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        self.key_prefix = prefix
+        self.key_hash = hash_station_key(key)
+        return key

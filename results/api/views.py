@@ -1,0 +1,65 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApiError
+from inspection.api.permissions import IsPlantUser
+from lines.models import ProductionLine
+from results.api.pagination import decode_cursor, encode_cursor
+from results.api.serializers import InspectionSerializer
+from results.selectors import finished_inspections_after
+
+# How long a result must have been written before the feed shows it; see the selector.
+SETTLE_SECONDS = 1.0
+
+
+class ResultListView(APIView):
+    """Finished inspections for the MES, oldest first, by cursor.
+
+    `next_cursor` is always given: with no new results it is the cursor that was sent, so a
+    poller keeps asking from the same place.
+    """
+
+    permission_classes = [IsPlantUser]
+
+    def get(self, request: Request) -> Response:
+        line_id = self._line_id(request.query_params.get("line"))
+        cursor = request.query_params.get("cursor") or None
+        after = decode_cursor(cursor) if cursor else None
+        limit = self._limit(request.query_params.get("limit"))
+        rows = finished_inspections_after(
+            line_id=line_id,
+            after=after,
+            settled_before=timezone.now() - timedelta(seconds=SETTLE_SECONDS),
+            limit=limit,
+        )
+        next_cursor = encode_cursor(rows[-1].finished_at, rows[-1].id) if rows and rows[-1].finished_at else cursor
+        return Response(
+            {
+                "results": InspectionSerializer(rows, many=True).data,
+                "next_cursor": next_cursor,
+                "has_more": len(rows) == limit,
+            }
+        )
+
+    @staticmethod
+    def _line_id(code: str | None) -> int | None:
+        if not code:
+            return None
+        line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
+        if line_id is None:
+            raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
+        return line_id
+
+    @staticmethod
+    def _limit(raw: str | None) -> int:
+        if raw is None or raw == "":
+            return int(settings.KENSA_RESULTS_PAGE_SIZE)
+        if not raw.isdigit() or not 1 <= int(raw) <= settings.KENSA_RESULTS_MAX_PAGE_SIZE:
+            raise ApiError("limit_invalid", f"limit must be between 1 and {settings.KENSA_RESULTS_MAX_PAGE_SIZE}.")
+        return int(raw)

@@ -1,0 +1,46 @@
+"""The live feed of a line: `/ws/lines/<line code>/` sends every finished inspection as JSON."""
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from lines.models import ProductionLine
+from results.live import line_group
+
+# Close codes in the 4000 range are the application's own (RFC 6455 §7.4.2).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNKNOWN_LINE = 4404
+
+
+@database_sync_to_async
+def _line_exists(code: str) -> bool:
+    return ProductionLine.objects.filter(code=code).exists()
+
+
+class LineFeedConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        code = self.scope["url_route"]["kwargs"]["line_code"]
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await _line_exists(code):
+            await self.close(code=CLOSE_UNKNOWN_LINE)
+            return
+        self.group = line_group(code)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"type": "hello", "line": code})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The feed is one-way; anything a client sends is ignored."""
+
+    async def inspection_finished(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "inspection", "inspection": event["inspection"]})

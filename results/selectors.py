@@ -1,0 +1,52 @@
+"""Reads on results, shaped for the API, the dashboards and the live feed."""
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from inspection.constants import TERMINAL_STATUSES
+from inspection.models import Inspection
+from results.models import Defect
+
+
+def inspections_with_results() -> QuerySet[Inspection]:
+    """Inspections with everything their JSON shows, in a fixed number of queries."""
+    return Inspection.objects.select_related("line", "station", "model").prefetch_related(
+        Prefetch("defects", queryset=Defect.objects.order_by("-confidence", "id"))
+    )
+
+
+def inspection_get(inspection_id: uuid.UUID) -> Inspection | None:
+    return inspections_with_results().filter(id=inspection_id).first()
+
+
+def finished_inspections_after(
+    *, line_id: int | None, after: tuple[datetime, uuid.UUID] | None, settled_before: datetime, limit: int
+) -> list[Inspection]:
+    """Finished inspections ordered by (finished_at, id), strictly after the cursor position.
+
+    Only rows finished before `settled_before` are returned: a result written a moment
+    earlier may still be committing in another transaction, and a cursor that moved past its
+    timestamp would skip it forever.
+    """
+    queryset = inspections_with_results().filter(
+        status__in=TERMINAL_STATUSES, finished_at__isnull=False, finished_at__lt=settled_before
+    )
+    if line_id is not None:
+        queryset = queryset.filter(line_id=line_id)
+    if after is not None:
+        finished_at, inspection_id = after
+        queryset = queryset.filter(Q(finished_at__gt=finished_at) | Q(finished_at=finished_at, id__gt=inspection_id))
+    return list(queryset.order_by("finished_at", "id")[:limit])
+
+
+def recent_inspections(*, line_id: int, limit: int) -> list[Inspection]:
+    """The line's latest finished inspections, oldest first (for a dashboard's first paint)."""
+    rows = list(
+        inspections_with_results()
+        .filter(line_id=line_id, status__in=TERMINAL_STATUSES)
+        .order_by("-finished_at", "-id")[:limit]
+    )
+    rows.reverse()
+    return rows
