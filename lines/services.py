@@ -8,11 +8,11 @@ from lines.models import ProductionLine, Station
 
 @transaction.atomic
 def line_get_or_create(*, code: str, name: str | None = None, priority: str = Priority.NORMAL) -> ProductionLine:
-    line, created = ProductionLine.objects.get_or_create(
-        code=code, defaults={"name": name or code, "priority": priority}
-    )
-    if created:
+    line = ProductionLine.objects.filter(code=code).first()
+    if line is None:
+        line = ProductionLine(code=code, name=name or code, priority=priority)
         line.full_clean()
+        line.save()
     return line
 
 

