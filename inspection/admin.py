@@ -16,7 +16,7 @@ class DefectInline(admin.TabularInline[Defect, Inspection]):
     model = Defect
     extra = 0
     fields = ["label", "confidence", "box", "area"]
-    readonly_fields = fields
+    readonly_fields = ["label", "confidence", "box", "area"]
     can_delete = False
 
 

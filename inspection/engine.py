@@ -88,7 +88,7 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
 
 
 def preprocess(data: bytes, model: LoadedModel) -> torch.Tensor:
-    """Decode and resize an image into the model's normalised 3×S×S input.
+    """Decode and resize an image into the model's normalised 3 x S x S input.
 
     JPEGs are decoded with `draft()` straight to the nearest scale above the input size, which
     skips most of the decode work for a large camera image.

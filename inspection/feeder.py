@@ -16,7 +16,12 @@ def multipart_body(fields: dict[str, str], *, filename: str, content: bytes, con
     boundary = uuid.uuid4().hex
     lines: list[bytes] = []
     for name, value in fields.items():
-        lines += [f"--{boundary}".encode(), f'Content-Disposition: form-data; name="{name}"'.encode(), b"", value.encode()]
+        lines += [
+            f"--{boundary}".encode(),
+            f'Content-Disposition: form-data; name="{name}"'.encode(),
+            b"",
+            value.encode(),
+        ]
     lines += [
         f"--{boundary}".encode(),
         f'Content-Disposition: form-data; name="image"; filename="{filename}"'.encode(),
@@ -31,7 +36,9 @@ def multipart_body(fields: dict[str, str], *, filename: str, content: bytes, con
 
 def upload(base_url: str, key: str, *, jpeg: bytes, serial: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
     parts = urlsplit(base_url)
-    body, content_type = multipart_body({"serial": serial}, filename="part.jpg", content=jpeg, content_type="image/jpeg")
+    body, content_type = multipart_body(
+        {"serial": serial}, filename="part.jpg", content=jpeg, content_type="image/jpeg"
+    )
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
     try:
         connection.request(

@@ -96,7 +96,7 @@ def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:
     from inspection.tasks import inspect_image
 
     try:
-        inspect_image.apply_async(args=[str(inspection_id)], queue=inspection_queue(priority))
+        inspect_image.apply_async(args=(str(inspection_id),), queue=inspection_queue(priority))
     except Exception:
         logger.exception("Could not queue inspection %s; the sweeper will send it again", inspection_id)
         return False
@@ -171,8 +171,7 @@ def inspections_requeue_stale(*, limit: int = 500) -> int:
     lease_cutoff = now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
     stale = list(
         Inspection.objects.filter(
-            Q(status=Status.QUEUED, queued_at__lt=queued_cutoff)
-            | Q(status=Status.RUNNING, started_at__lt=lease_cutoff)
+            Q(status=Status.QUEUED, queued_at__lt=queued_cutoff) | Q(status=Status.RUNNING, started_at__lt=lease_cutoff)
         )
         .order_by("queued_at")
         .values_list("id", "line__priority")[:limit]

@@ -47,9 +47,7 @@ class StationKeyAuthentication(BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise InvalidStationKey() from None
-        station = (
-            Station.objects.select_related("line").filter(key_hash=hash_station_key(key)).first()
-        )
+        station = Station.objects.select_related("line").filter(key_hash=hash_station_key(key)).first()
         if station is None:
             raise InvalidStationKey()
         if not station.active:

@@ -33,7 +33,7 @@ def upload_from_request(request: Request) -> Upload:
     image = request.FILES.get("image")
     if not isinstance(image, UploadedFile):
         raise ApiError("image_missing", "Send the image as the multipart field 'image'.")
-    serial = str(request.data.get("serial", "")).strip()
+    serial = str(request.POST.get("serial", "")).strip()
     if not serial:
         raise ApiError("serial_missing", "Send the part's serial number as the field 'serial'.")
     if len(serial) > MAX_SERIAL_LENGTH or not serial.isprintable():
@@ -42,7 +42,7 @@ def upload_from_request(request: Request) -> Upload:
 
 
 def _captured_at(request: Request) -> datetime | None:
-    raw = str(request.data.get("captured_at", "")).strip()
+    raw = str(request.POST.get("captured_at", "")).strip()
     if not raw:
         return None
     try:

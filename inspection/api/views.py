@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -30,7 +30,7 @@ class InspectionCreateView(APIView):
     permission_classes = [IsStation]
     parser_classes = [MultiPartParser]
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
         if not request.successful_authenticator:
             raise MissingStationKey()
         super().permission_denied(request, message, code)

@@ -83,7 +83,17 @@ class Command(BaseCommand):
         self.stdout.write(f"No Redis at {settings.REDIS_URL}; starting the bundled one ({server}).")
         self._spawn(
             "redis",
-            [str(server), "--bind", "127.0.0.1", "--port", str(target.port or 6379), "--save", "", "--appendonly", "no"],
+            [
+                str(server),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(target.port or 6379),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
         )
         for _ in range(50):
             try:
@@ -117,13 +127,15 @@ class Command(BaseCommand):
 
     def _start_services(self, host: str, port: int) -> None:
         bin_dir = Path(sys.executable).parent
-        self._spawn("daphne", [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "config.asgi:application"])
+        self._spawn(
+            "daphne", [str(bin_dir / "daphne"), "-v", "0", "-b", host, "-p", str(port), "config.asgi:application"]
+        )
         self._spawn(
             "worker",
-            [str(bin_dir / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-l", "INFO"],
+            [str(bin_dir / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-l", "WARNING"],
         )
         schedule = settings.KENSA_DATA_DIR / "celerybeat-schedule"
-        self._spawn("beat", [str(bin_dir / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "INFO"])
+        self._spawn("beat", [str(bin_dir / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "WARNING"])
 
     def _wait_for_http(self, host: str, port: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
