@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -9,6 +10,9 @@ from rest_framework import status
 
 from config.errors import ApiError
 from inspection.models import InspectionModel
+
+if TYPE_CHECKING:
+    import torch
 
 
 def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
@@ -28,10 +32,16 @@ def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], inp
         state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ApiError("model_file_invalid", f"The file is not a PyTorch state dict: {exc}") from None
-    try:
-        module.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ApiError("model_architecture_mismatch", f"The weights do not fit {architecture}: {exc}") from None
+    if not _loads_into(module, state):
+        outputs = _output_count(state)
+        if outputs is not None and outputs != len(labels):
+            fits_otherwise = torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
+            if _loads_into(fits_otherwise, state):
+                raise ApiError(
+                    "model_label_mismatch",
+                    f"The model has {outputs} outputs but {len(labels)} labels were declared.",
+                )
+        raise ApiError("model_architecture_mismatch", f"The weights do not fit {architecture}.")
     module.eval()
     with torch.inference_mode():
         output = module(torch.zeros(1, 3, input_size, input_size))
@@ -41,6 +51,22 @@ def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], inp
             f"The model gives {tuple(output.shape)[1:]} outputs for {len(labels)} labels.",
             status.HTTP_400_BAD_REQUEST,
         )
+
+
+def _loads_into(module: "torch.nn.Module", state: object) -> bool:
+    try:
+        module.load_state_dict(state)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _output_count(state: object) -> int | None:
+    """The size of the last bias in the state dict: a classifier head's number of outputs."""
+    if not isinstance(state, dict):
+        return None
+    biases = [value for key, value in state.items() if str(key).endswith(".bias") and getattr(value, "ndim", 0) == 1]
+    return int(biases[-1].shape[0]) if biases else None
 
 
 @transaction.atomic

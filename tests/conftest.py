@@ -1,0 +1,26 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_redis() -> Iterator[None]:
+    """Start from empty queues. Only a Redis database other than 0 is flushed, so a demo
+    running on the default database is never touched (the README's test command uses /9)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    if client.connection_pool.connection_kwargs.get("db", 0) != 0:
+        client.flushdb()
+    yield
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def stored_files() -> set[Path]:
+    root = Path(settings.STORAGES["default"]["OPTIONS"]["location"]) / "images"
+    return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()

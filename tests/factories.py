@@ -1,0 +1,77 @@
+"""Test data: lines, stations, models with known outputs, and images."""
+
+import io
+import random
+from functools import cache
+
+import torch
+import torchvision
+from PIL import Image
+
+from inspection.models import InspectionModel
+from inspection.registry import inspection_model_register
+from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
+from lines.constants import Priority
+from lines.models import ProductionLine, Station
+from lines.services import station_create
+
+ARCHITECTURE = "mobilenet_v3_small"
+INPUT_SIZE = 64
+
+
+@cache
+def _artifact_always(label: str) -> bytes:
+    """A real mobilenet_v3_small whose last layer ignores its input and names `label`.
+
+    Its verdicts are known in advance, so tests can check the whole path (load, preprocess,
+    forward, thresholds, defects) without training a model.
+    """
+    torch.manual_seed(0)
+    module = torchvision.models.get_model(ARCHITECTURE, weights=None, num_classes=len(DEMO_LABELS))
+    head = module.classifier[-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([8.0 if name == label else 0.0 for name in DEMO_LABELS]))
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def make_model(*, always: str = "good", version: str | None = None) -> InspectionModel:
+    return inspection_model_register(
+        name=f"always-{always}",
+        version=version or f"1-{random.randrange(10**9)}",
+        architecture=ARCHITECTURE,
+        artifact=_artifact_always(always),
+        labels=DEMO_LABELS,
+        good_labels=DEMO_GOOD_LABELS,
+        input_size=INPUT_SIZE,
+        mean=[0.5, 0.5, 0.5],
+        std=[0.25, 0.25, 0.25],
+    )
+
+
+def make_line(
+    *, code: str | None = None, priority: str = Priority.HIGH, model: InspectionModel | None = None, **fields: object
+) -> ProductionLine:
+    return ProductionLine.objects.create(
+        code=code or f"line-{random.randrange(10**9)}",
+        name="Test line",
+        priority=priority,
+        inspection_model=model if model is not None else make_model(),
+        **fields,
+    )
+
+
+def make_station(line: ProductionLine, code: str = "cam-1") -> tuple[Station, str]:
+    return station_create(line=line, code=code)
+
+
+def jpeg_bytes(*, label: str = "good", size: tuple[int, int] = (320, 256), seed: int = 1) -> bytes:
+    return make_part(random.Random(seed), label=label, size=size).jpeg()
+
+
+def image_bytes(fmt: str, *, mode: str = "RGB", size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, 128).save(buffer, fmt)
+    return buffer.getvalue()

@@ -1,0 +1,35 @@
+"""The beat job: expire what is past its deadline, re-send what may have lost its message."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inspection.constants import Status
+from inspection.models import Inspection
+from inspection.tasks import sweep_inspections
+from tests.inspection.test_worker import accept
+from tests.factories import make_line
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sweep_expires_and_requeues(settings, redis_client):
+    line = make_line(priority="low", deadline_seconds=600)
+    fresh, lost, dead_worker, too_old = (accept(line) for _ in range(4))
+    now = timezone.now()
+    Inspection.objects.filter(id=lost.id).update(queued_at=now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS + 1))
+    Inspection.objects.filter(id=dead_worker.id).update(
+        status=Status.RUNNING, attempts=1, started_at=now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
+    )
+    Inspection.objects.filter(id=too_old.id).update(received_at=now - timedelta(seconds=601))
+    redis_client.delete("inspect.low")
+
+    # Run as beat runs it, through the task (called directly: the sweep itself is what is tested).
+    assert sweep_inspections() == {"expired": 1, "requeued": 2}
+
+    sent = b"".join(redis_client.lrange("inspect.low", 0, -1))
+    assert str(lost.id).encode() in sent and str(dead_worker.id).encode() in sent
+    assert str(fresh.id).encode() not in sent
+    assert Inspection.objects.get(id=too_old.id).status == Status.EXPIRED
+    assert Inspection.objects.get(id=lost.id).queued_at > now  # not re-sent again at the next sweep

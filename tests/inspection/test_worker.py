@@ -1,0 +1,144 @@
+"""The worker's path for one inspection, run in-process against PostgreSQL and storage."""
+
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from inspection import engine
+from inspection.constants import ErrorCode, Status, Verdict
+from inspection.models import Inspection
+from inspection.services import Upload, inspection_create
+from inspection.worker import Outcome, run_inspection
+from tests.factories import jpeg_bytes, make_line, make_model, make_station
+
+pytestmark = pytest.mark.django_db
+
+
+def accept(line, data: bytes | None = None) -> Inspection:
+    station, _ = make_station(line, code=f"cam-{uuid.uuid4().hex[:6]}")
+    data = data if data is not None else jpeg_bytes()
+    return inspection_create(station=station, upload=Upload(io.BytesIO(data), len(data), "SN-9", None))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    engine._cache.clear()
+    yield
+    engine._cache.clear()
+
+
+def test_good_part_passes_with_timings_and_model(django_capture_on_commit_callbacks):
+    model = make_model(always="good")
+    inspection = accept(make_line(model=model))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_inspection(inspection.id) == Outcome.DONE
+    inspection.refresh_from_db()
+    assert (inspection.status, inspection.verdict, inspection.model) == (Status.DONE, Verdict.PASS, model)
+    assert inspection.defects.count() == 0
+    assert inspection.attempts == 1
+    assert inspection.started_at and inspection.finished_at >= inspection.started_at
+    assert set(inspection.timings) == {"queued_ms", "fetch_ms", "preprocess_ms", "model_ms", "postprocess_ms"}
+
+
+def test_defect_fails_the_part_and_is_recorded():
+    inspection = accept(make_line(model=make_model(always="scratch")))
+    assert run_inspection(inspection.id) == Outcome.DONE
+    inspection.refresh_from_db()
+    assert inspection.verdict == Verdict.FAIL
+    [defect] = inspection.defects.all()
+    assert defect.label == "scratch"
+    assert defect.confidence > 0.99
+
+
+def test_low_confidence_goes_to_review():
+    model = make_model(always="good")
+    model.thresholds = {"good": 0.9999}
+    model.save()
+    inspection = accept(make_line(model=model))
+    run_inspection(inspection.id)
+    inspection.refresh_from_db()
+    assert inspection.verdict == Verdict.REVIEW
+
+
+def test_redelivered_message_writes_no_second_result():
+    inspection = accept(make_line(model=make_model(always="spot")))
+    assert run_inspection(inspection.id) == Outcome.DONE
+    assert run_inspection(inspection.id) == Outcome.SKIPPED
+    inspection.refresh_from_db()
+    assert inspection.attempts == 1
+    assert inspection.defects.count() == 1
+
+
+def test_a_running_inspection_is_not_claimed_twice_within_its_lease():
+    inspection = accept(make_line())
+    Inspection.objects.filter(id=inspection.id).update(status=Status.RUNNING, started_at=timezone.now(), attempts=1)
+    assert run_inspection(inspection.id) == Outcome.SKIPPED
+    assert Inspection.objects.get(id=inspection.id).status == Status.RUNNING
+
+
+def test_a_dead_workers_inspection_is_claimed_again_after_its_lease(settings):
+    inspection = accept(make_line())
+    stale = timezone.now() - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 5)
+    Inspection.objects.filter(id=inspection.id).update(status=Status.RUNNING, started_at=stale, attempts=1)
+    assert run_inspection(inspection.id) == Outcome.DONE
+    inspection.refresh_from_db()
+    assert (inspection.status, inspection.attempts) == (Status.DONE, 2)
+
+
+def test_past_its_deadline_the_inspection_expires_without_running():
+    inspection = accept(make_line(deadline_seconds=30))
+    Inspection.objects.filter(id=inspection.id).update(received_at=timezone.now() - timedelta(seconds=31))
+    assert run_inspection(inspection.id) == Outcome.EXPIRED
+    inspection.refresh_from_db()
+    assert (inspection.status, inspection.error_code, inspection.verdict) == (
+        Status.EXPIRED,
+        ErrorCode.DEADLINE_EXCEEDED,
+        "",
+    )
+    assert inspection.attempts == 0
+
+
+def test_undecodable_stored_image_fails_with_a_code():
+    inspection = accept(make_line())
+    default_storage.delete(inspection.image_key)
+    default_storage.save(inspection.image_key, io.BytesIO(b"garbage, not the image"))
+    assert run_inspection(inspection.id) == Outcome.FAILED
+    inspection.refresh_from_db()
+    assert (inspection.status, inspection.error_code) == (Status.FAILED, ErrorCode.IMAGE_DECODE_FAILED)
+
+
+def test_image_missing_from_storage_fails_with_a_code():
+    inspection = accept(make_line())
+    default_storage.delete(inspection.image_key)
+    assert run_inspection(inspection.id) == Outcome.FAILED
+    inspection.refresh_from_db()
+    assert inspection.error_code == ErrorCode.IMAGE_MISSING_IN_STORAGE
+
+
+def test_model_artifact_that_no_longer_matches_its_checksum_fails_the_inspection():
+    model = make_model(always="good")
+    inspection = accept(make_line(model=model))
+    model.sha256 = "0" * 64
+    model.save()
+    assert run_inspection(inspection.id) == Outcome.FAILED
+    inspection.refresh_from_db()
+    assert inspection.error_code == ErrorCode.MODEL_CHECKSUM_MISMATCH
+
+
+def test_the_line_model_is_read_at_each_inspection():
+    """A line's new model applies from the next inspection, without a worker restart."""
+    line = make_line(model=make_model(always="good"))
+    first = accept(line)
+    run_inspection(first.id)
+    line.inspection_model = make_model(always="scratch")
+    line.save()
+    second = accept(line)
+    run_inspection(second.id)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.verdict, second.verdict) == (Verdict.PASS, Verdict.FAIL)
+    assert second.model == line.inspection_model
