@@ -1,0 +1,88 @@
+"""The dashboards' WebSocket, through the real ASGI application and Redis channel layer."""
+
+import asyncio
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from config.asgi import application
+from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
+from inspection.worker import run_inspection
+from tests.factories import make_line, make_model
+from tests.inspection.test_worker import accept
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie() -> bytes:
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def communicator(path: str, cookie: bytes | None = None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def test_a_finished_inspection_reaches_the_lines_dashboards_only():
+    line = make_line(code="press-7", model=make_model(always="scratch"))
+    other = make_line(code="press-8")
+    inspection = accept(line)
+    cookie = session_cookie()
+
+    async def scenario():
+        watcher, bystander = communicator("/ws/lines/press-7/", cookie), communicator("/ws/lines/press-8/", cookie)
+        assert (await watcher.connect())[0] and (await bystander.connect())[0]
+        assert await watcher.receive_json_from() == {"type": "hello", "line": "press-7"}
+        assert await bystander.receive_json_from() == {"type": "hello", "line": "press-8"}
+        await asyncio.to_thread(run_inspection, inspection.id)  # commits, then publishes
+        message = await watcher.receive_json_from(timeout=5)
+        assert message["type"] == "inspection"
+        assert message["inspection"]["id"] == str(inspection.id)
+        assert message["inspection"]["verdict"] == "fail"
+        assert message["inspection"]["defects"][0]["label"] == "scratch"
+        assert await bystander.receive_nothing(timeout=0.5)
+        await watcher.disconnect()
+        await bystander.disconnect()
+
+    asyncio.run(scenario())
+    assert other.inspections.count() == 0
+
+
+def test_anonymous_clients_are_closed():
+    make_line(code="press-9")
+
+    async def scenario():
+        socket = communicator("/ws/lines/press-9/")
+        connected, _ = await socket.connect()
+        assert connected
+        assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+
+    asyncio.run(scenario())
+
+
+def test_unknown_line_is_closed():
+    cookie = session_cookie()
+
+    async def scenario():
+        socket = communicator("/ws/lines/no-such-line/", cookie)
+        await socket.connect()
+        assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+
+    asyncio.run(scenario())
+
+
+def test_foreign_origin_is_refused():
+    cookie = session_cookie()
+
+    async def scenario():
+        socket = communicator("/ws/lines/any/", cookie, origin=b"http://evil.example")
+        connected, _ = await socket.connect()
+        assert not connected
+
+    asyncio.run(scenario())

@@ -1,0 +1,125 @@
+"""GET /api/v1/results/: the MES feed. Ordered, cursor-paged, bounded, no N+1."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from inspection.constants import Status, Verdict
+from inspection.models import Inspection
+from results.models import Defect
+from tests.factories import make_line, make_station
+from tests.inspection.test_worker import accept
+
+URL = "/api/v1/results/"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mes_client():
+    user = get_user_model().objects.create_user("mes", password="x")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def finish(inspection: Inspection, *, seconds_ago: float, verdict: str = Verdict.FAIL, defects: int = 2) -> None:
+    Inspection.objects.filter(id=inspection.id).update(
+        status=Status.DONE, verdict=verdict, finished_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+    Defect.objects.bulk_create(Defect(inspection=inspection, label="spot", confidence=0.9) for _ in range(defects))
+
+
+def test_pages_through_every_finished_result_once_in_order(mes_client):
+    line = make_line(code="paint-2")
+    other = make_line(code="weld-1")
+    rows = [accept(line) for _ in range(7)]
+    for age, row in zip(range(70, 0, -10), rows, strict=True):
+        finish(row, seconds_ago=age)
+    finish(accept(other), seconds_ago=30)
+    accept(line)  # still queued: not a result yet
+
+    seen, cursor = [], ""
+    for _ in range(10):
+        page = mes_client.get(URL, {"line": "paint-2", "limit": 3, "cursor": cursor}).json()
+        seen += [item["id"] for item in page["results"]]
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert seen == [str(row.id) for row in rows]
+    # Polling again from the last cursor returns nothing new, and the same cursor.
+    again = mes_client.get(URL, {"line": "paint-2", "cursor": cursor}).json()
+    assert again == {"results": [], "next_cursor": cursor, "has_more": False}
+
+
+def test_result_shape(mes_client):
+    row = accept(make_line(code="paint-3"))
+    finish(row, seconds_ago=5, defects=1)
+    [item] = mes_client.get(URL, {"line": "paint-3"}).json()["results"]
+    assert item["id"] == str(row.id)
+    assert item["status"] == "done" and item["verdict"] == "fail"
+    assert item["line"] == "paint-3" and item["station"].startswith("cam-")
+    assert item["defects"] == [{"label": "spot", "confidence": 0.9, "box": None, "area": None}]
+    assert item["image_url"] == f"/api/v1/inspections/{row.id}/image"
+
+
+def test_query_count_does_not_grow_with_the_page(mes_client, django_assert_max_num_queries):
+    line = make_line(code="paint-4")
+    for _ in range(20):
+        finish(accept(line), seconds_ago=5)
+    # auth token, line lookup, inspections with their joins, defects prefetch
+    with django_assert_max_num_queries(4):
+        response = mes_client.get(URL, {"line": "paint-4"})
+    assert len(response.json()["results"]) == 20
+
+
+def test_unknown_line(mes_client):
+    response = mes_client.get(URL, {"line": "nope"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "line_not_found"
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100000"])
+def test_bad_limit(mes_client, limit):
+    response = mes_client.get(URL, {"limit": limit})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "limit_invalid"
+
+
+def test_bad_cursor(mes_client):
+    response = mes_client.get(URL, {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "cursor_invalid"
+
+
+def test_anonymous_and_stations_get_no_results():
+    _, key = make_station(make_line())
+    anonymous = APIClient().get(URL)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "not_authenticated"
+    station = APIClient().get(URL, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert station.status_code in (401, 403)
+
+
+def test_inspection_detail_for_its_station_and_for_plant_users(mes_client):
+    line = make_line()
+    row = accept(line)
+    _, own_key = make_station(line, code="cam-own")
+    _, other_key = make_station(make_line(), code="cam-other")
+    assert mes_client.get(f"/api/v1/inspections/{row.id}/").json()["id"] == str(row.id)
+    assert APIClient().get(f"/api/v1/inspections/{row.id}/", HTTP_AUTHORIZATION=f"Bearer {own_key}").status_code == 200
+    other = APIClient().get(f"/api/v1/inspections/{row.id}/", HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert other.status_code == 403
+    image = mes_client.get(f"/api/v1/inspections/{row.id}/image")
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
+
+
+def test_unknown_and_malformed_inspection_ids(mes_client):
+    missing = mes_client.get("/api/v1/inspections/00000000-0000-0000-0000-000000000000/")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    malformed = mes_client.get("/api/v1/inspections/not-a-uuid/")
+    assert (malformed.status_code, malformed.json()["error"]["code"]) == (404, "not_found")
