@@ -63,7 +63,9 @@ def _draw_scratch(rng: random.Random, image: Image.Image) -> None:
     angle = rng.uniform(0, math.pi)
     cx, cy = rng.uniform(0.25, 0.75) * width, rng.uniform(0.25, 0.75) * height
     dx, dy = math.cos(angle) * length / 2, math.sin(angle) * length / 2
-    draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=_contrast_colour(rng, image), width=rng.randint(3, 6))
+    # Relative to the image, so that a scratch looks the same at every camera resolution.
+    thickness = max(2, round(min(width, height) * rng.uniform(0.012, 0.024)))
+    draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=_contrast_colour(rng, image), width=thickness)
 
 
 def _draw_spot(rng: random.Random, image: Image.Image) -> None:
@@ -86,7 +88,7 @@ def make_part(rng: random.Random, *, label: str | None = None, size: tuple[int, 
         _draw_scratch(rng, image)
     elif label == "spot":
         _draw_spot(rng, image)
-    image = image.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 0.9)))
+    image = image.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.1, 0.35) * min(size) / 100))
     return SyntheticPart(image=image, label=label, surface=surface)
 
 
