@@ -22,5 +22,5 @@ def redis_client() -> redis.Redis:
 
 
 def stored_files() -> set[Path]:
-    root = Path(settings.STORAGES["default"]["OPTIONS"]["location"]) / "images"
+    root = Path(settings.KENSA_DATA_DIR) / "storage" / "images"
     return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()

@@ -20,6 +20,7 @@ promtool = shutil.which("promtool")
     [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]],
 )
 def test_prometheus_files(command):
+    assert promtool is not None
     result = subprocess.run([promtool, *command], cwd=DOCKER / "prometheus", capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

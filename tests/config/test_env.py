@@ -9,7 +9,9 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_int, env_list, env_str
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("Yes", True), ("off", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), ("Yes", True), ("off", False), ("0", False)]
+)
 def test_booleans(monkeypatch, raw, expected):
     monkeypatch.setenv("KENSA_FLAG", raw)
     assert env_bool("KENSA_FLAG", not expected) is expected
@@ -54,9 +56,17 @@ def test_required_and_lists(monkeypatch):
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Load the settings in a fresh interpreter, as a server would at start-up."""
-    code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"
-    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", "KENSA_DATA_DIR": "/tmp/kensa-env-test"}
-    return subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=False)
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'])"
+    )
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "KENSA_DATA_DIR": "/tmp/kensa-env-test",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=False
+    )
 
 
 def test_secret_key_is_required_when_debug_is_off():

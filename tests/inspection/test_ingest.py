@@ -29,8 +29,9 @@ def post(key: str | None, *, image: bytes | None = None, name: str = "part.jpg",
     data: dict[str, object] = {"serial": "SN-1", **fields}
     if image is not None:
         data["image"] = SimpleUploadedFile(name, image, content_type="image/jpeg")
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-    return client.post(URL, data, format="multipart", **headers)
+    if key:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client.post(URL, data, format="multipart")
 
 
 def assert_refused(response, status: int, code: str, files_before: set) -> None:
@@ -59,6 +60,7 @@ def test_accepted_image_is_stored_recorded_and_queued_on_its_priority(
     assert (inspection.station, inspection.line, inspection.serial) == (station, station.line, "SN-1")
     assert (inspection.width, inspection.height, inspection.image_format) == (640, 512, "JPEG")
     assert inspection.image_bytes == len(data)
+    assert inspection.captured_at is not None
     assert inspection.captured_at.isoformat() == "2026-11-22T07:00:00+00:00"
     # The server picks the key; the client's file name never reaches storage.
     assert inspection.image_key == f"images/press-1/{inspection.received_at:%Y/%m/%d}/{inspection.id}.jpg"

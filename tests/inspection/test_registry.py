@@ -56,7 +56,9 @@ def test_wrong_architecture():
 
 
 def test_unknown_architecture():
-    assert code_of(lambda: register(_artifact_always("good"), architecture="no_such_net")) == "model_architecture_unknown"
+    assert (
+        code_of(lambda: register(_artifact_always("good"), architecture="no_such_net")) == "model_architecture_unknown"
+    )
 
 
 def test_labels_that_do_not_match_the_outputs():

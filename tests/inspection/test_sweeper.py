@@ -8,8 +8,8 @@ from django.utils import timezone
 from inspection.constants import Status
 from inspection.models import Inspection
 from inspection.tasks import sweep_inspections
-from tests.inspection.test_worker import accept
 from tests.factories import make_line
+from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,9 @@ def test_sweep_expires_and_requeues(settings, redis_client):
     line = make_line(priority="low", deadline_seconds=600)
     fresh, lost, dead_worker, too_old = (accept(line) for _ in range(4))
     now = timezone.now()
-    Inspection.objects.filter(id=lost.id).update(queued_at=now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS + 1))
+    Inspection.objects.filter(id=lost.id).update(
+        queued_at=now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS + 1)
+    )
     Inspection.objects.filter(id=dead_worker.id).update(
         status=Status.RUNNING, attempts=1, started_at=now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
     )

@@ -40,7 +40,8 @@ def test_good_part_passes_with_timings_and_model(django_capture_on_commit_callba
     assert (inspection.status, inspection.verdict, inspection.model) == (Status.DONE, Verdict.PASS, model)
     assert inspection.defects.count() == 0
     assert inspection.attempts == 1
-    assert inspection.started_at and inspection.finished_at >= inspection.started_at
+    assert inspection.started_at and inspection.finished_at
+    assert inspection.finished_at >= inspection.started_at
     assert set(inspection.timings) == {"queued_ms", "fetch_ms", "preprocess_ms", "model_ms", "postprocess_ms"}
 
 

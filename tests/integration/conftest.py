@@ -79,7 +79,7 @@ def celery_worker_process(process_env, tmp_path_factory) -> Iterator[subprocess.
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"The worker exited: {log.read_text(errors='replace')[-3000:]}")
-        replies = celery_app.control.ping(timeout=1.0)
+        replies = celery_app.control.ping(timeout=1.0) or []
         if any(name.split("@")[0] in key for reply in replies for key in reply):
             break
     else:

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from config.asgi import application
-from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
 from inspection.worker import run_inspection
+from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
 from tests.factories import make_line, make_model
 from tests.inspection.test_worker import accept
 
