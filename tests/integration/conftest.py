@@ -1,4 +1,8 @@
-"""Real processes for integration tests: a Celery worker and daphne, on the test database."""
+"""Real processes for integration tests: a Celery worker and daphne, on the test database.
+
+They live for one test module: a worker left running would take the tasks that other tests
+send, and race them.
+"""
 
 import os
 import socket
@@ -69,7 +73,7 @@ def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
         print(log.read_text(errors="replace"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(process_env, tmp_path_factory) -> Iterator[subprocess.Popen[bytes]]:
     log = tmp_path_factory.mktemp("logs") / "worker.log"
     name = f"kensa-test-{os.getpid()}@%h"
@@ -89,7 +93,7 @@ def celery_worker_process(process_env, tmp_path_factory) -> Iterator[subprocess.
     _stop(process, log)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def daphne_server(process_env, tmp_path_factory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("logs") / "daphne.log"
     server = Server("127.0.0.1", _free_port())

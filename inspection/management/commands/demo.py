@@ -132,10 +132,24 @@ class Command(BaseCommand):
         )
         self._spawn(
             "worker",
-            [str(bin_dir / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-l", "WARNING"],
+            [
+                str(bin_dir / "celery"),
+                "--quiet",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                ",".join(ALL_QUEUES),
+                "-c",
+                "1",
+                "-l",
+                "WARNING",
+            ],
         )
         schedule = settings.KENSA_DATA_DIR / "celerybeat-schedule"
-        self._spawn("beat", [str(bin_dir / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "WARNING"])
+        self._spawn(
+            "beat", [str(bin_dir / "celery"), "--quiet", "-A", "config", "beat", "-s", str(schedule), "-l", "WARNING"]
+        )
 
     def _wait_for_http(self, host: str, port: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
