@@ -1,0 +1,67 @@
+"""The operator's view: a real Chromium shows a new verdict on the line's dashboard, live."""
+
+import shutil
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from inspection.feeder import upload
+from tests.factories import jpeg_bytes, make_line, make_model, make_station
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are needed"),
+]
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_dashboard_shows_a_new_verdict_live(celery_worker_process, daphne_server, browser):
+    line = make_line(code="browser-line", model=make_model(always="scratch"))
+    _, key = make_station(line)
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+
+    browser.get(f"{daphne_server.url}/health")  # a page on the host, so the cookie can be set
+    browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+    browser.get(f"{daphne_server.url}/lines/browser-line/")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+    assert browser.find_elements(By.CSS_SELECTOR, "#feed .card") == []
+
+    status, body = upload(daphne_server.url, key, jpeg=jpeg_bytes(label="scratch"), serial="BROWSER-1")
+    assert status == 202, body
+
+    card = WebDriverWait(browser, 90).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, f'#feed .card[data-id="{body["id"]}"]')
+    )
+    assert "fail" in card.get_attribute("class").split()
+    assert "BROWSER-1" in card.text and "scratch" in card.text
+    assert browser.find_element(By.ID, "n-fail").text == "1"
+    image = card.find_element(By.TAG_NAME, "img")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
