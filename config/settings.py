@@ -187,6 +187,9 @@ KENSA_MAX_IMAGE_PIXELS = env_int("KENSA_MAX_IMAGE_PIXELS", 40_000_000, minimum=1
 KENSA_CLAIM_LEASE_SECONDS = env_int("KENSA_CLAIM_LEASE_SECONDS", 120, minimum=5)
 # The outbox sweeper re-sends inspections that stayed `queued` longer than this.
 KENSA_REQUEUE_AFTER_SECONDS = env_int("KENSA_REQUEUE_AFTER_SECONDS", 60, minimum=5)
+# Claims of one inspection before it is failed as poison (an image that crashes or kills
+# every worker that takes it must not block a queue for ever).
+KENSA_MAX_ATTEMPTS = env_int("KENSA_MAX_ATTEMPTS", 5, minimum=1)
 KENSA_SWEEP_INTERVAL_SECONDS = env_int("KENSA_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-inspections": {

@@ -1,5 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from inspection.lifecycle import inspections_requeue
 from inspection.models import Inspection, InspectionModel
 from results.models import Defect
 
@@ -29,6 +32,14 @@ class InspectionAdmin(admin.ModelAdmin[Inspection]):
     list_select_related = ["line", "station__line"]
     inlines = [DefectInline]
     readonly_fields = [field.name for field in Inspection._meta.fields]
+    actions = ["requeue"]
 
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Queue the selected failed or expired inspections again")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> None:
+        count = inspections_requeue(inspection_ids=queryset.values_list("id", flat=True))
+        skipped = queryset.count() - count
+        note = f" ({skipped} skipped: only failed or expired ones are queued again)" if skipped else ""
+        self.message_user(request, f"{count} inspections queued again{note}.", messages.SUCCESS)

@@ -33,6 +33,7 @@ class ErrorCode:
     MODEL_CHECKSUM_MISMATCH = "model_checksum_mismatch"
     MODEL_LOAD_FAILED = "model_load_failed"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
 
 
 # Supported image formats as Pillow names them, with the file extension used in storage keys.

@@ -63,7 +63,11 @@ class Inspection(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    deadline_at = models.DateTimeField(help_text="After this the verdict is of no use: the part has moved on.")
     attempts = models.PositiveIntegerField(default=0)
+    attempt_limit = models.PositiveIntegerField(
+        default=3, help_text="Claims allowed before the inspection is failed as poison (too_many_attempts)."
+    )
     error_code = models.CharField(max_length=64, blank=True)
     model = models.ForeignKey(
         InspectionModel, on_delete=models.PROTECT, null=True, blank=True, related_name="inspections"
@@ -75,6 +79,7 @@ class Inspection(models.Model):
         ordering = ["-received_at"]
         indexes = [
             models.Index(fields=["status", "queued_at"], name="inspection_status_queued"),
+            models.Index(fields=["status", "deadline_at"], name="inspection_status_deadline"),
             models.Index(fields=["line", "finished_at", "id"], name="inspection_line_finished"),
             models.Index(fields=["finished_at", "id"], name="inspection_finished"),
         ]

@@ -1,7 +1,9 @@
 """What a worker does with one inspection: claim it, run the line's model, record the result.
 
 Every write is conditional on the claim (`attempts`), so a message delivered twice, or a
-worker that outlived its lease, cannot record a second result.
+worker that outlived its lease, cannot record a second result. An error after the claim
+releases it and goes back to the task, which retries with backoff; an inspection whose
+attempts are spent is failed as poison instead of claimed again.
 """
 
 import logging
@@ -13,8 +15,14 @@ from django.utils import timezone
 
 from inspection import engine
 from inspection.constants import TERMINAL_STATUSES, ErrorCode
+from inspection.lifecycle import (
+    inspection_claim,
+    inspection_expire_if_due,
+    inspection_fail,
+    inspection_fail_if_out_of_attempts,
+    inspection_release,
+)
 from inspection.models import Inspection
-from inspection.services import inspection_claim, inspection_expire, inspection_fail, inspection_is_past_deadline
 from inspection.verdicts import judge_classification
 from results.services import inspection_record_result
 
@@ -25,7 +33,7 @@ class Outcome(StrEnum):
     DONE = "done"
     FAILED = "failed"
     EXPIRED = "expired"
-    SKIPPED = "skipped"  # unknown, already finished, or claimed by another worker
+    SKIPPED = "skipped"  # unknown, already finished, or owned by another worker
 
 
 def _ms(start: float) -> float:
@@ -36,11 +44,24 @@ def run_inspection(inspection_id: uuid.UUID) -> Outcome:
     inspection = Inspection.objects.select_related("line__inspection_model").filter(id=inspection_id).first()
     if inspection is None or inspection.status in TERMINAL_STATUSES:
         return Outcome.SKIPPED
-    if inspection_is_past_deadline(inspection, now=timezone.now()):
-        return Outcome.EXPIRED if inspection_expire(inspection_id=inspection_id) else Outcome.SKIPPED
+    if inspection_expire_if_due(inspection_id=inspection_id):
+        return Outcome.EXPIRED
+    if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
+        return Outcome.FAILED
     attempt = inspection_claim(inspection_id=inspection_id)
     if attempt is None:
         return Outcome.SKIPPED
+    try:
+        return _run_claimed(inspection, attempt)
+    except BaseException:
+        # Transient (database, storage, Redis) or unexpected: give the claim back and let
+        # the task retry. Each try spends an attempt, so a poison image ends as failed.
+        inspection_release(inspection_id=inspection_id, attempt=attempt)
+        raise
+
+
+def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
+    inspection_id = inspection.id
     spec = inspection.line.inspection_model
     if spec is None:
         inspection_fail(inspection_id=inspection_id, attempt=attempt, error_code=ErrorCode.NO_MODEL)

@@ -18,13 +18,15 @@ def test_sweep_expires_and_requeues(settings, redis_client):
     line = make_line(priority="low", deadline_seconds=600)
     fresh, lost, dead_worker, too_old = (accept(line) for _ in range(4))
     now = timezone.now()
-    Inspection.objects.filter(id=lost.id).update(
-        queued_at=now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS + 1)
-    )
+    lost_at = now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS + 1)
+    Inspection.objects.filter(id=lost.id).update(queued_at=lost_at)
     Inspection.objects.filter(id=dead_worker.id).update(
-        status=Status.RUNNING, attempts=1, started_at=now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
+        status=Status.RUNNING,
+        attempts=1,
+        queued_at=lost_at,
+        started_at=now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1),
     )
-    Inspection.objects.filter(id=too_old.id).update(received_at=now - timedelta(seconds=601))
+    Inspection.objects.filter(id=too_old.id).update(deadline_at=now - timedelta(seconds=1))
     redis_client.delete("inspect.low")
 
     # Run as beat runs it, through the task (called directly: the sweep itself is what is tested).
@@ -34,4 +36,5 @@ def test_sweep_expires_and_requeues(settings, redis_client):
     assert str(lost.id).encode() in sent and str(dead_worker.id).encode() in sent
     assert str(fresh.id).encode() not in sent
     assert Inspection.objects.get(id=too_old.id).status == Status.EXPIRED
-    assert Inspection.objects.get(id=lost.id).queued_at > now  # not re-sent again at the next sweep
+    assert Inspection.objects.get(id=lost.id).queued_at > now
+    assert sweep_inspections() == {"expired": 0, "requeued": 0}  # not re-sent at every sweep

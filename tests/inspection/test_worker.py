@@ -92,7 +92,8 @@ def test_a_dead_workers_inspection_is_claimed_again_after_its_lease(settings):
 
 def test_past_its_deadline_the_inspection_expires_without_running():
     inspection = accept(make_line(deadline_seconds=30))
-    Inspection.objects.filter(id=inspection.id).update(received_at=timezone.now() - timedelta(seconds=31))
+    assert inspection.deadline_at == inspection.received_at + timedelta(seconds=30)
+    Inspection.objects.filter(id=inspection.id).update(deadline_at=timezone.now() - timedelta(seconds=1))
     assert run_inspection(inspection.id) == Outcome.EXPIRED
     inspection.refresh_from_db()
     assert (inspection.status, inspection.error_code, inspection.verdict) == (
@@ -143,3 +144,47 @@ def test_the_line_model_is_read_at_each_inspection():
     second.refresh_from_db()
     assert (first.verdict, second.verdict) == (Verdict.PASS, Verdict.FAIL)
     assert second.model == line.inspection_model
+
+
+def test_an_error_after_the_claim_releases_it_and_a_poison_image_fails_after_its_attempts(monkeypatch, settings):
+    """Fault injection: the model crashes on this image every time."""
+    inspection = accept(make_line())
+    limit = inspection.attempt_limit
+    assert limit == settings.KENSA_MAX_ATTEMPTS
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(engine, "classify", crash)
+    for attempt in range(1, limit + 1):
+        with pytest.raises(RuntimeError):
+            run_inspection(inspection.id)
+        inspection.refresh_from_db()
+        # Released at once (no lease to wait out), with the attempt counted.
+        assert (inspection.status, inspection.attempts) == (Status.QUEUED, attempt)
+    assert run_inspection(inspection.id) == Outcome.FAILED
+    inspection.refresh_from_db()
+    assert (inspection.status, inspection.error_code) == (Status.FAILED, ErrorCode.TOO_MANY_ATTEMPTS)
+    assert inspection.defects.count() == 0
+
+
+def test_a_worker_that_lost_its_claim_writes_nothing(settings):
+    """A worker stalls past its lease, another claims and finishes; the first one's result
+    is discarded, not added."""
+    from inspection.lifecycle import inspection_claim
+    from inspection.verdicts import Judgement
+    from results.services import inspection_record_result
+
+    model = make_model(always="spot")
+    inspection = accept(make_line(model=model))
+    first = inspection_claim(inspection_id=inspection.id)
+    assert first == 1
+    stale = timezone.now() - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
+    Inspection.objects.filter(id=inspection.id).update(started_at=stale)
+    assert run_inspection(inspection.id) == Outcome.DONE
+    late = inspection_record_result(
+        inspection_id=inspection.id, attempt=first, model=model, judgement=Judgement(Verdict.PASS, []), timings={}
+    )
+    assert late is False
+    inspection.refresh_from_db()
+    assert (inspection.verdict, inspection.attempts, inspection.defects.count()) == (Verdict.FAIL, 2, 1)

@@ -24,7 +24,7 @@ pytestmark = [
 @pytest.fixture
 def browser():
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = CHROMIUM or ""
     for flag in (
         "--headless",
         "--no-sandbox",

@@ -1,0 +1,149 @@
+"""An inspection's state changes after it was accepted: claim, release, fail, expire, re-send.
+
+Every change is a conditional UPDATE on the status (and on the attempt that owns the row),
+so two workers, a worker and the sweeper, or a message delivered twice can never both act:
+each inspection ends in exactly one terminal state with exactly one set of results.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from inspection.constants import ErrorCode, Status
+from inspection.models import Inspection
+from inspection.services import inspection_enqueue
+from lines.models import ProductionLine
+from results.live import publish_inspection
+
+logger = logging.getLogger(__name__)
+
+
+def _claimable(inspection_id: uuid.UUID) -> QuerySet[Inspection]:
+    """The row, if no live worker owns it: queued, or running past the claim lease (the
+    worker that claimed it died or hung)."""
+    stale = timezone.now() - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
+    return Inspection.objects.filter(
+        Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale), id=inspection_id
+    )
+
+
+def _finish_unowned(queryset: QuerySet[Inspection], status: str, error_code: str, inspection_id: uuid.UUID) -> bool:
+    finished = queryset.update(status=status, error_code=error_code, finished_at=timezone.now())
+    if finished:
+        publish_inspection(inspection_id=inspection_id)
+    return bool(finished)
+
+
+def inspection_expire_if_due(*, inspection_id: uuid.UUID) -> bool:
+    """Expire the inspection if nobody owns it and its line's deadline has passed."""
+    due = _claimable(inspection_id).filter(deadline_at__lt=timezone.now())
+    return _finish_unowned(due, Status.EXPIRED, ErrorCode.DEADLINE_EXCEEDED, inspection_id)
+
+
+def inspection_fail_if_out_of_attempts(*, inspection_id: uuid.UUID) -> bool:
+    """Fail a poison inspection: one whose every attempt so far crashed, timed out or killed
+    its worker. It must not go round the queue for ever."""
+    spent = _claimable(inspection_id).filter(attempts__gte=F("attempt_limit"))
+    return _finish_unowned(spent, Status.FAILED, ErrorCode.TOO_MANY_ATTEMPTS, inspection_id)
+
+
+def inspection_claim(*, inspection_id: uuid.UUID) -> int | None:
+    """Claim the inspection for this worker and return the attempt number, or None if it is
+    finished or owned by a live worker. The attempt number is the claim's token: results are
+    written only while it is still the row's current attempt."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = _claimable(inspection_id).update(status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        if not claimed:
+            return None
+        attempt: int = Inspection.objects.values_list("attempts", flat=True).get(id=inspection_id)
+        return attempt
+
+
+def inspection_release(*, inspection_id: uuid.UUID, attempt: int) -> bool:
+    """Give a claimed inspection back after a transient error, so a retry can claim it at
+    once instead of waiting out the lease. Best effort: if the database is what failed, the
+    lease does the same job later."""
+    try:
+        return bool(
+            Inspection.objects.filter(id=inspection_id, status=Status.RUNNING, attempts=attempt).update(
+                status=Status.QUEUED, queued_at=timezone.now()
+            )
+        )
+    except Exception:
+        logger.warning("Could not release inspection %s; its lease will expire", inspection_id, exc_info=True)
+        return False
+
+
+def inspection_fail(*, inspection_id: uuid.UUID, attempt: int, error_code: str) -> bool:
+    """Mark the inspection failed, if this attempt still owns it, and tell the dashboards."""
+    owned = Inspection.objects.filter(id=inspection_id, status=Status.RUNNING, attempts=attempt)
+    return _finish_unowned(owned, Status.FAILED, error_code, inspection_id)
+
+
+def inspections_expire() -> int:
+    """Mark expired every unfinished inspection past its deadline (the sweeper's first job)."""
+    now = timezone.now()
+    return Inspection.objects.filter(status__in=[Status.QUEUED, Status.RUNNING], deadline_at__lt=now).update(
+        status=Status.EXPIRED, error_code=ErrorCode.DEADLINE_EXCEEDED, finished_at=now
+    )
+
+
+def inspections_requeue_stale(*, limit: int = 1000) -> int:
+    """Send again the inspections whose message may have been lost (the outbox sweep).
+
+    Queued rows not picked up within KENSA_REQUEUE_AFTER_SECONDS (Redis lost the message, or
+    was down at upload time), and running rows held past the claim lease (the worker died),
+    get a new message. `queued_at` moves on, so a row is re-sent at most once per
+    KENSA_REQUEUE_AFTER_SECONDS while it waits; a duplicate message is harmless because
+    claims are conditional.
+    """
+    now = timezone.now()
+    queued_cutoff = now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS)
+    lease_cutoff = now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
+    stale = list(
+        Inspection.objects.filter(
+            Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=lease_cutoff),
+            queued_at__lt=queued_cutoff,
+        )
+        .order_by("queued_at")
+        .values_list("id", "line__priority")[:limit]
+    )
+    Inspection.objects.filter(id__in=[inspection_id for inspection_id, _ in stale]).update(queued_at=now)
+    return sum(inspection_enqueue(inspection_id=inspection_id, priority=priority) for inspection_id, priority in stale)
+
+
+def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:
+    """QA's second chance for failed or expired inspections: queue them again with a fresh
+    deadline and a fresh budget of attempts. Finished ones with a verdict are left alone."""
+    now = timezone.now()
+    requeued: list[tuple[uuid.UUID, str]] = []
+    with transaction.atomic():
+        rows = Inspection.objects.select_for_update().filter(
+            id__in=list(inspection_ids), status__in=[Status.FAILED, Status.EXPIRED]
+        )
+        deadlines = dict(ProductionLine.objects.values_list("id", "deadline_seconds"))
+        for row in rows.select_related("line"):
+            Inspection.objects.filter(id=row.id).update(
+                status=Status.QUEUED,
+                error_code="",
+                finished_at=None,
+                started_at=None,
+                queued_at=now,
+                deadline_at=now + timedelta(seconds=deadlines[row.line_id]),
+                attempt_limit=row.attempts + settings.KENSA_MAX_ATTEMPTS,
+            )
+            requeued.append((row.id, row.line.priority))
+        transaction.on_commit(lambda: _enqueue_all(requeued))
+    return len(requeued)
+
+
+def _enqueue_all(rows: list[tuple[uuid.UUID, str]]) -> None:
+    for inspection_id, priority in rows:
+        inspection_enqueue(inspection_id=inspection_id, priority=priority)
