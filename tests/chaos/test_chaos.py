@@ -1,0 +1,170 @@
+"""Zero lost inspections, proven under faults.
+
+Starts daphne, two Celery workers, beat and a private Redis; uploads N images over HTTP
+across three lines of different priority; meanwhile kills a worker with SIGKILL (and starts a
+new one), restarts Redis (losing every queued message), and terminates every database
+connection. Then waits for the system to drain and checks that every upload answered 202
+ended in exactly one terminal state with exactly one set of results.
+
+    make test PYTEST_ARGS="-m chaos -s"                        # N = 1,000, as in CI
+    KENSA_CHAOS_N=10000 make test PYTEST_ARGS="-m chaos -s"    # the long run
+"""
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from inspection.constants import TERMINAL_STATUSES, Status
+from inspection.feeder import upload
+from inspection.models import Inspection
+from results.models import Defect
+from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from tests.processes import process_env, start_beat, start_daphne, start_redis, start_worker
+
+pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True), pytest.mark.timeout(1800)]
+
+N = int(os.environ.get("KENSA_CHAOS_N", "1000"))
+CONCURRENCY = int(os.environ.get("KENSA_CHAOS_CONCURRENCY", "8"))
+DRAIN_TIMEOUT = float(os.environ.get("KENSA_CHAOS_DRAIN_TIMEOUT", "600"))
+# Short leases and sweeps so that recovery shows within a test's time; production uses minutes.
+FAST_RECOVERY = {
+    "KENSA_CLAIM_LEASE_SECONDS": "10",
+    "KENSA_REQUEUE_AFTER_SECONDS": "5",
+    "KENSA_SWEEP_INTERVAL_SECONDS": "2",
+    "CELERY_VISIBILITY_TIMEOUT": "30",
+    "KENSA_MAX_ATTEMPTS": "5",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+class LoadGenerator:
+    """Uploads `total` images; retries whatever was not answered 202 (nothing was accepted
+    then), as a station does. Only 202 answers count as accepted."""
+
+    def __init__(self, base_url: str, stations: list[tuple[str, str, bytes]], total: int):
+        self.base_url = base_url
+        self.stations = stations
+        self.total = total
+        self.accepted: dict[str, str] = {}  # inspection id -> line code
+        self.refused = Counter[str]()
+        self.lock = threading.Lock()
+
+    def send(self, index: int) -> None:
+        line_code, key, image = self.stations[index % len(self.stations)]
+        for _ in range(200):
+            try:
+                status, body = upload(self.base_url, key, jpeg=image, serial=f"CHAOS-{index:06d}", timeout=30)
+            except OSError as exc:
+                status, body = 0, {"error": {"code": type(exc).__name__}}
+            with self.lock:
+                if status == 202:
+                    self.accepted[body["id"]] = line_code
+                    return
+                self.refused[str(body.get("error", {}).get("code", status))] += 1
+            time.sleep(0.25)
+        raise AssertionError(f"upload {index} was never accepted")
+
+    @property
+    def progress(self) -> float:
+        with self.lock:
+            return len(self.accepted) / self.total
+
+
+def terminate_database_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path):
+    redis = start_redis(tmp_path)
+    env = process_env(REDIS_URL=f"redis://127.0.0.1:{redis.port}/0", **FAST_RECOVERY)
+    expected_defects = {}
+    stations = []
+    for code, priority, always in (
+        ("chaos-a", "critical", "spot"),
+        ("chaos-b", "normal", "scratch"),
+        ("chaos-c", "low", "good"),
+    ):
+        line = make_line(code=code, priority=priority, model=make_model(always=always), deadline_seconds=3600)
+        _, key = make_station(line)
+        stations.append((code, key, jpeg_bytes(label=always, seed=random.randrange(1000))))
+        expected_defects[code] = 0 if always == "good" else 1
+
+    processes = [start_daphne(env, tmp_path), start_worker(env, tmp_path, "worker-1")]
+    processes += [start_worker(env, tmp_path, "worker-2"), start_beat(env, tmp_path)]
+    events: list[str] = []
+    load = LoadGenerator(processes[0].url, stations, N)
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            futures = [pool.submit(load.send, index) for index in range(N)]
+            chaos = [
+                (0.25, "SIGKILL worker-1, start worker-3", lambda: _replace_worker(processes, env, tmp_path)),
+                (0.50, "restart Redis", lambda: _restart_redis(redis, tmp_path)),
+                (0.75, "terminate database connections", lambda: f"{terminate_database_connections()} terminated"),
+            ]
+            for threshold, name, act in chaos:
+                while load.progress < threshold and not all(f.done() for f in futures):
+                    time.sleep(0.05)
+                events.append(f"{time.monotonic() - started:6.1f}s {name}: {act() or 'done'}")
+            for future in futures:
+                future.result()
+        submitted_at = time.monotonic()
+
+        accepted = set(load.accepted)
+        while time.monotonic() - submitted_at < DRAIN_TIMEOUT:
+            unfinished = Inspection.objects.filter(id__in=accepted).exclude(status__in=TERMINAL_STATUSES).count()
+            if unfinished == 0:
+                break
+            time.sleep(1)
+        drain_s = time.monotonic() - submitted_at
+    finally:
+        for process in processes:
+            process.stop()
+        redis.stop()
+
+    rows = {str(i): (status, line) for i, status, line in Inspection.objects.values_list("id", "status", "line__code")}
+    defects = Counter(str(i) for i in Defect.objects.values_list("inspection_id", flat=True))
+    terminal = [i for i in accepted if i in rows and rows[i][0] in TERMINAL_STATUSES]
+    lost = len(accepted) - len(terminal)
+    done = [i for i in terminal if rows[i][0] == Status.DONE]
+    duplicated = sum(1 for i in done if defects[i] > expected_defects[rows[i][1]])
+    missing_results = sum(1 for i in done if defects[i] < expected_defects[rows[i][1]])
+    by_status = Counter(rows[i][0] for i in terminal)
+    unaccepted_rows = len(set(rows) - accepted)
+
+    print()
+    print("\n".join(events))
+    print(f"refused and retried by the load generator: {dict(load.refused)}")
+    print(f"terminal states: {dict(by_status)}; rows without a 202 (client saw an error): {unaccepted_rows}")
+    counts = f"accepted={len(accepted)} terminal={len(terminal)} lost={lost} duplicated={duplicated}"
+    print(f"RESULT {counts} drain_s={drain_s:.1f}")
+    assert len(accepted) == N
+    assert lost == 0
+    assert duplicated == 0 and missing_results == 0
+    assert by_status[Status.DONE] == len(terminal), f"not every inspection was done: {dict(by_status)}"
+
+
+def _replace_worker(processes, env, log_dir) -> str:
+    victim = next(p for p in processes if p.name == "worker-1")
+    victim.kill()
+    processes.append(start_worker(env, log_dir, "worker-3"))
+    return f"pid {victim.popen.pid} killed"
+
+
+def _restart_redis(redis, log_dir) -> str:
+    redis.kill()
+    time.sleep(1.0)
+    restarted = start_redis(log_dir, port=redis.port)
+    redis.popen, redis.log = restarted.popen, restarted.log
+    return "back"
