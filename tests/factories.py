@@ -37,7 +37,7 @@ def _artifact_always(label: str) -> bytes:
     return buffer.getvalue()
 
 
-def make_model(*, always: str = "good", version: str | None = None) -> InspectionModel:
+def make_model(*, always: str = "good", version: str | None = None, input_size: int = INPUT_SIZE) -> InspectionModel:
     return inspection_model_register(
         name=f"always-{always}",
         version=version or f"1-{random.randrange(10**9)}",
@@ -45,7 +45,7 @@ def make_model(*, always: str = "good", version: str | None = None) -> Inspectio
         artifact=_artifact_always(always),
         labels=DEMO_LABELS,
         good_labels=DEMO_GOOD_LABELS,
-        input_size=INPUT_SIZE,
+        input_size=input_size,
         mean=[0.5, 0.5, 0.5],
         std=[0.25, 0.25, 0.25],
     )

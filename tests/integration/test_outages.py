@@ -1,5 +1,11 @@
 """Uploads while a part of the system is down, against a real daphne process."""
 
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+
 import pytest
 
 from inspection.constants import Status
@@ -10,6 +16,15 @@ from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station
 from tests.processes import free_port, process_env, start_daphne
 
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
@@ -19,8 +34,12 @@ def test_database_down_gives_503_and_stores_nothing(process_logs):
     try:
         before = stored_files()
         status, body = upload(server.url, "ksa_any_key", jpeg=jpeg_bytes(), serial="DB-DOWN-1")
+        health, ready = get(f"{server.url}/health"), get(f"{server.url}/ready")
     finally:
         server.stop()
+    assert health == (200, {"status": "ok"})
+    assert ready[0] == 503 and ready[1]["checks"]["database"].startswith("error")
+    assert ready[1]["checks"]["redis"] == "ok"
     assert status == 503, body
     assert body["error"]["code"] == "database_unavailable"
     assert stored_files() == before
@@ -33,8 +52,11 @@ def test_redis_down_accepts_the_upload_and_the_sweeper_sends_it_later(process_lo
     server = start_daphne(process_env(REDIS_URL=nowhere), process_logs, name="daphne-no-redis")
     try:
         status, body = upload(server.url, key, jpeg=jpeg_bytes(), serial="REDIS-DOWN-1", timeout=30)
+        ready = get(f"{server.url}/ready")
     finally:
         server.stop()
+    assert ready[0] == 503 and ready[1]["checks"]["redis"].startswith("error")
+    assert ready[1]["checks"]["database"] == "ok"
     assert status == 202, body
     inspection = Inspection.objects.get(id=body["id"])
     assert inspection.status == Status.QUEUED  # accepted and stored: the row is the outbox
@@ -44,3 +66,37 @@ def test_redis_down_accepts_the_upload_and_the_sweeper_sends_it_later(process_lo
     settings.KENSA_REQUEUE_AFTER_SECONDS = 0
     assert inspections_requeue_stale() == 1
     assert body["id"].encode() in b"".join(redis_client.lrange("inspect.low", 0, -1))
+
+
+def test_ready_when_everything_answers(daphne_server):
+    assert get(f"{daphne_server.url}/ready") == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "redis": "ok", "storage": "ok"}},
+    )
+
+
+def test_warm_shutdown_finishes_the_inspection_in_hand(process_logs):
+    """SIGTERM while a worker runs an inspection: it finishes and records it, then exits."""
+    from tests.factories import make_model
+    from tests.processes import start_worker
+
+    # A large input makes the forward pass take long enough to be caught in the middle.
+    line = make_line(code="shutdown", model=make_model(always="spot", input_size=1536))
+    _, key = make_station(line)
+    worker = start_worker(process_env(), process_logs, name="worker-shutdown")
+    server = start_daphne(process_env(), process_logs, name="daphne-shutdown")
+    try:
+        status, body = upload(server.url, key, jpeg=jpeg_bytes(), serial="SHUTDOWN-1")
+        assert status == 202, body
+        deadline = time.monotonic() + 60
+        while Inspection.objects.get(id=body["id"]).status != Status.RUNNING:
+            assert time.monotonic() < deadline, "the worker never started the inspection"
+            time.sleep(0.01)
+        worker.popen.send_signal(signal.SIGTERM)
+        assert worker.popen.wait(timeout=60) == 0
+    finally:
+        worker.stop()
+        server.stop()
+    inspection = Inspection.objects.get(id=body["id"])
+    assert (inspection.status, inspection.attempts, inspection.defects.count()) == (Status.DONE, 1, 1)
+    assert inspection.timings["model_ms"] > 100  # the signal came while the model was running
