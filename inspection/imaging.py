@@ -40,8 +40,14 @@ def check_image_size(size: int, *, max_bytes: int) -> None:
         )
 
 
-def validate_image(stream: IO[bytes], *, size: int, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Check an uploaded image and describe it, or raise ApiError with a stable code."""
+def validate_image(
+    stream: IO[bytes], *, size: int, max_bytes: int, max_pixels: int, declared_format: str | None = None
+) -> ImageInfo:
+    """Check an uploaded image and describe it, or raise ApiError with a stable code.
+
+    `declared_format` is what the client's Content-Type claimed (None when it claimed nothing
+    specific); a file that is something else is refused rather than trusted.
+    """
     check_image_size(size, max_bytes=max_bytes)
     stream.seek(0)
     with warnings.catch_warnings():
@@ -62,9 +68,42 @@ def validate_image(stream: IO[bytes], *, size: int, max_bytes: int, max_pixels: 
             if width * height > max_pixels:
                 raise _too_many_pixels(width * height, max_pixels)
             info = ImageInfo(format=str(image.format), width=width, height=height)
+            if declared_format is not None and declared_format != info.format:
+                raise ApiError(
+                    "content_type_mismatch",
+                    f"The request says {declared_format} but the file is {info.format}.",
+                    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                )
             _decode_fully(image, max_pixels)
+    _check_nothing_after_the_image(stream, info.format, size)
     stream.seek(0)
     return info
+
+
+# How each format ends. Data after the end is how polyglots (an image that is also a ZIP,
+# HTML or script file) are made; no camera writes it.
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_JPEG_END = b"\xff\xd9"
+
+
+def _check_nothing_after_the_image(stream: IO[bytes], image_format: str, size: int) -> None:
+    if image_format == "TIFF":
+        return  # TIFF places its parts by offset anywhere in the file: no fixed end to check
+    stream.seek(max(0, size - 4096))
+    tail = stream.read()
+    if image_format == "JPEG":
+        whole = tail.rstrip(b"\x00").endswith(_JPEG_END)
+    elif image_format == "PNG":
+        whole = tail.endswith(_PNG_END)
+    else:  # BMP: the header states the file's size
+        stream.seek(2)
+        declared = int.from_bytes(stream.read(4), "little")
+        whole = declared in (0, size)
+    if not whole:
+        raise ApiError(
+            "image_trailing_data",
+            f"The file has data after the end of the {image_format} image (a polyglot or a damaged file).",
+        )
 
 
 def _decode_fully(image: Image.Image, max_pixels: int) -> None:

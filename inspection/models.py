@@ -74,6 +74,9 @@ class Inspection(models.Model):
     )
     verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds spent in each step.")
+    idempotency_key = models.CharField(
+        max_length=255, blank=True, help_text="The station's Idempotency-Key: its retries return this inspection."
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -82,6 +85,14 @@ class Inspection(models.Model):
             models.Index(fields=["status", "deadline_at"], name="inspection_status_deadline"),
             models.Index(fields=["line", "finished_at", "id"], name="inspection_line_finished"),
             models.Index(fields=["finished_at", "id"], name="inspection_finished"),
+            models.Index(fields=["line", "status"], name="inspection_line_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="inspection_idempotency_key_unique",
+            )
         ]
 
     def __str__(self) -> str:

@@ -7,14 +7,16 @@ from datetime import datetime, timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
 from config.errors import ApiError
 from config.queues import inspection_queue
 from inspection import storage
-from inspection.imaging import validate_image
+from inspection.constants import Status
+from inspection.imaging import check_image_size, validate_image
+from inspection.metrics import UPLOADS_SHED
 from inspection.models import Inspection
 from lines.models import ProductionLine, Station
 
@@ -29,28 +31,42 @@ class Upload:
     size: int
     serial: str
     captured_at: datetime | None
+    idempotency_key: str = ""
+    declared_format: str | None = None  # from the Content-Type, when it names one
 
 
-def inspection_create(*, station: Station, upload: Upload) -> Inspection:
+@dataclass(frozen=True)
+class Accepted:
+    inspection: Inspection
+    replayed: bool  # True when an earlier upload with the same Idempotency-Key is returned
+
+
+def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     """Validate, store and record an image, and queue it once the row is committed.
 
     Nothing is stored for a refused image; if the row cannot be written the stored image is
-    removed again, so storage never holds an image the database does not know.
+    removed again, so storage never holds an image the database does not know. A retry with
+    the Idempotency-Key of an accepted upload gets that upload back, also when both race:
+    the database's unique constraint picks the one that is kept.
     """
     line = station.line
+    check_image_size(upload.size, max_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+    digest = storage.sha256_of(upload.stream)
+    if upload.idempotency_key and (previous := _previous_upload(station, upload, digest)):
+        return Accepted(previous, replayed=True)
     _check_line_accepts(line)
     info = validate_image(
         upload.stream,
         size=upload.size,
         max_bytes=settings.KENSA_MAX_IMAGE_BYTES,
         max_pixels=settings.KENSA_MAX_IMAGE_PIXELS,
+        declared_format=upload.declared_format,
     )
     inspection_id = uuid.uuid4()
     received_at = timezone.now()
     key = storage.image_key(
         line_code=line.code, inspection_id=inspection_id, received_at=received_at, extension=info.extension
     )
-    digest = storage.sha256_of(upload.stream)
     stored_key = storage.store_image(key, upload.stream)
     try:
         with transaction.atomic():
@@ -70,12 +86,30 @@ def inspection_create(*, station: Station, upload: Upload) -> Inspection:
                 queued_at=received_at,
                 deadline_at=received_at + timedelta(seconds=line.deadline_seconds),
                 attempt_limit=settings.KENSA_MAX_ATTEMPTS,
+                idempotency_key=upload.idempotency_key,
             )
             transaction.on_commit(lambda: inspection_enqueue(inspection_id=inspection_id, priority=line.priority))
+    except IntegrityError:
+        storage.delete_image(stored_key)
+        previous = _previous_upload(station, upload, digest) if upload.idempotency_key else None
+        if previous is None:
+            raise
+        return Accepted(previous, replayed=True)  # a concurrent retry won the race
     except BaseException:
         storage.delete_image(stored_key)
         raise
-    return inspection
+    return Accepted(inspection, replayed=False)
+
+
+def _previous_upload(station: Station, upload: Upload, digest: str) -> Inspection | None:
+    previous = Inspection.objects.filter(station=station, idempotency_key=upload.idempotency_key).first()
+    if previous is not None and previous.image_sha256 != digest:
+        raise ApiError(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different image; use a new key for a new image.",
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return previous
 
 
 def _check_line_accepts(line: ProductionLine) -> None:
@@ -86,6 +120,15 @@ def _check_line_accepts(line: ProductionLine) -> None:
             "line_has_no_model",
             f"Line {line.code} has no inspection model; assign one before sending images.",
             status.HTTP_409_CONFLICT,
+        )
+    backlog = Inspection.objects.filter(line=line, status__in=[Status.QUEUED, Status.RUNNING]).count()
+    if backlog >= line.queue_limit:
+        # Shed load at the door: an image accepted now would only wait past its deadline.
+        UPLOADS_SHED.labels(line=line.code).inc()
+        raise ApiError(
+            "line_backlog_full",
+            f"Line {line.code} has {backlog} images waiting (limit {line.queue_limit}); retry shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
 

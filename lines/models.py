@@ -24,6 +24,11 @@ class ProductionLine(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
     active = models.BooleanField(default=True)
     deadline_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
+    queue_limit = models.PositiveIntegerField(
+        default=2000,
+        validators=[MinValueValidator(1)],
+        help_text="Images waiting (queued or running) above which uploads are refused with 503.",
+    )
     inspection_model = models.ForeignKey(
         "inspection.InspectionModel",
         on_delete=models.PROTECT,

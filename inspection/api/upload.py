@@ -1,6 +1,15 @@
-"""Read an upload's fields from a multipart request, with a stable code for each mistake."""
+"""Read an upload from a request, multipart or raw image body, with a stable code for each
+mistake.
 
+Multipart: the fields `image`, `serial` and optionally `captured_at`. Raw: the body is the
+image, its Content-Type says which format (`image/jpeg`, `image/png`, `image/bmp`,
+`image/tiff`), and `serial`, `captured_at` and `line` come as query parameters or as the
+headers `Kensa-Serial`, `Kensa-Captured-At`, `Kensa-Line`.
+"""
+
+import tempfile
 from datetime import datetime
+from typing import IO
 
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.dateparse import parse_datetime
@@ -9,10 +18,24 @@ from rest_framework.request import Request
 
 from config.errors import ApiError
 from inspection.services import Upload
+from lines.models import Station
 
 MAX_SERIAL_LENGTH = 128
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Room for the multipart framing and the small fields around the image.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# A raw body is spooled to disk past this size, like Django spools multipart files.
+RAW_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+CONTENT_TYPE_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/jpg": "JPEG",
+    "image/png": "PNG",
+    "image/bmp": "BMP",
+    "image/x-ms-bmp": "BMP",
+    "image/tiff": "TIFF",
+}
 
 
 def check_content_length(request: Request, *, max_image_bytes: int) -> None:
@@ -29,26 +52,116 @@ def check_content_length(request: Request, *, max_image_bytes: int) -> None:
         )
 
 
-def upload_from_request(request: Request) -> Upload:
+def upload_from_request(request: Request, station: Station, *, max_image_bytes: int) -> Upload:
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return _from_multipart(request)
+    if content_type.startswith("image/"):
+        return _from_raw_body(request, station, content_type, max_image_bytes)
+    raise ApiError(
+        "unsupported_media_type",
+        "Send multipart/form-data with an 'image' field, or the image itself with an image/* Content-Type.",
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    )
+
+
+def _from_multipart(request: Request) -> Upload:
     image = request.FILES.get("image")
     if not isinstance(image, UploadedFile):
         raise ApiError("image_missing", "Send the image as the multipart field 'image'.")
-    serial = str(request.POST.get("serial", "")).strip()
+    part_type = (image.content_type or "").lower()
+    return Upload(
+        stream=image,
+        size=image.size or 0,
+        serial=_serial(request.POST.get("serial")),
+        captured_at=_captured_at(request.POST.get("captured_at")),
+        idempotency_key=_idempotency_key(request),
+        # A part sent as application/octet-stream claims nothing; one sent as image/x claims x.
+        declared_format=_declared_format(part_type) if part_type.startswith("image/") else None,
+    )
+
+
+def _from_raw_body(request: Request, station: Station, content_type: str, max_image_bytes: int) -> Upload:
+    declared = _declared_format(content_type)
+    line = _metadata(request, "line", "HTTP_KENSA_LINE")
+    if line and line != station.line.code:
+        raise ApiError(
+            "line_mismatch", f"This station belongs to line {station.line.code}, not {line}.", status.HTTP_403_FORBIDDEN
+        )
+    serial = _serial(_metadata(request, "serial", "HTTP_KENSA_SERIAL"))
+    captured_at = _captured_at(_metadata(request, "captured_at", "HTTP_KENSA_CAPTURED_AT"))
+    stream, size = _spool(request, max_image_bytes)
+    return Upload(
+        stream=stream,
+        size=size,
+        serial=serial,
+        captured_at=captured_at,
+        idempotency_key=_idempotency_key(request),
+        declared_format=declared,
+    )
+
+
+def _spool(request: Request, max_image_bytes: int) -> tuple[IO[bytes], int]:
+    """Read the body in chunks (never `request.body`, which holds it all in memory), stopping
+    as soon as it is over the limit."""
+    spooled = tempfile.SpooledTemporaryFile(max_size=RAW_SPOOL_MEMORY_BYTES)  # noqa: SIM115 (returned open)
+    size = 0
+    while chunk := request._request.read(_CHUNK):
+        size += len(chunk)
+        if size > max_image_bytes:
+            spooled.close()
+            raise ApiError(
+                "image_too_large",
+                f"The image has more than {max_image_bytes} bytes.",
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled, size
+
+
+def _declared_format(content_type: str) -> str:
+    image_format = CONTENT_TYPE_FORMATS.get(content_type)
+    if image_format is None:
+        raise ApiError(
+            "image_format_unsupported",
+            f"{content_type} is not accepted; send JPEG, PNG, BMP or TIFF.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    return image_format
+
+
+def _metadata(request: Request, name: str, header: str) -> str | None:
+    value = request.query_params.get(name)
+    return value if value is not None else request.META.get(header)
+
+
+def _serial(raw: object) -> str:
+    serial = str(raw or "").strip()
     if not serial:
-        raise ApiError("serial_missing", "Send the part's serial number as the field 'serial'.")
+        raise ApiError("serial_missing", "Send the part's serial number ('serial').")
     if len(serial) > MAX_SERIAL_LENGTH or not serial.isprintable():
         raise ApiError("serial_invalid", f"The serial must be printable and at most {MAX_SERIAL_LENGTH} characters.")
-    return Upload(stream=image, size=image.size or 0, serial=serial, captured_at=_captured_at(request))
+    return serial
 
 
-def _captured_at(request: Request) -> datetime | None:
-    raw = str(request.POST.get("captured_at", "")).strip()
-    if not raw:
+def _captured_at(raw: object) -> datetime | None:
+    text = str(raw or "").strip()
+    if not text:
         return None
     try:
-        parsed = parse_datetime(raw)
+        parsed = parse_datetime(text)
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ApiError("captured_at_invalid", "captured_at must be an ISO 8601 time with a UTC offset.")
     return parsed
+
+
+def _idempotency_key(request: Request) -> str:
+    key = str(request.META.get("HTTP_IDEMPOTENCY_KEY", "")).strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+        raise ApiError(
+            "idempotency_key_invalid", f"Idempotency-Key must be printable, at most {MAX_IDEMPOTENCY_KEY_LENGTH} chars."
+        )
+    return key

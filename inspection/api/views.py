@@ -28,6 +28,7 @@ class InspectionCreateView(APIView):
 
     authentication_classes = [StationKeyAuthentication]
     permission_classes = [IsStation]
+    # Raw image bodies are read by upload_from_request itself, streamed, never parsed.
     parser_classes = [MultiPartParser]
 
     def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
@@ -39,10 +40,15 @@ class InspectionCreateView(APIView):
         check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         station = station_of(request)
         assert station is not None  # IsStation guarantees it
-        inspection = inspection_create(station=station, upload=upload_from_request(request))
+        upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        accepted = inspection_create(station=station, upload=upload)
+        inspection = accepted.inspection
         url = request.build_absolute_uri(reverse("inspection-detail", args=[inspection.id]))
         body = {"id": str(inspection.id), "url": url, "status": inspection.status}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        headers = {"Location": url}
+        if accepted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 class InspectionObjectView(APIView):

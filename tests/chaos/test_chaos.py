@@ -85,7 +85,7 @@ def terminate_database_connections() -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path):
+def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsys):
     redis = start_redis(tmp_path)
     env = process_env(REDIS_URL=f"redis://127.0.0.1:{redis.port}/0", **FAST_RECOVERY)
     expected_defects = {}
@@ -143,12 +143,13 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path):
     by_status = Counter(rows[i][0] for i in terminal)
     unaccepted_rows = len(set(rows) - accepted)
 
-    print()
-    print("\n".join(events))
-    print(f"refused and retried by the load generator: {dict(load.refused)}")
-    print(f"terminal states: {dict(by_status)}; rows without a 202 (client saw an error): {unaccepted_rows}")
-    counts = f"accepted={len(accepted)} terminal={len(terminal)} lost={lost} duplicated={duplicated}"
-    print(f"RESULT {counts} drain_s={drain_s:.1f}")
+    with capsys.disabled():  # the figures are the point of the run: show them in CI too
+        print()
+        print("\n".join(events))
+        print(f"refused and retried by the load generator: {dict(load.refused)}")
+        print(f"terminal states: {dict(by_status)}; rows without a 202 (client saw an error): {unaccepted_rows}")
+        counts = f"accepted={len(accepted)} terminal={len(terminal)} lost={lost} duplicated={duplicated}"
+        print(f"RESULT {counts} drain_s={drain_s:.1f}")
     assert len(accepted) == N
     assert lost == 0
     assert duplicated == 0 and missing_results == 0

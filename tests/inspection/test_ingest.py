@@ -1,6 +1,7 @@
 """POST /api/v1/inspections/: what is accepted, and how every kind of bad input is refused."""
 
 import io
+import mimetypes
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -28,7 +29,8 @@ def post(key: str | None, *, image: bytes | None = None, name: str = "part.jpg",
     client = APIClient()
     data: dict[str, object] = {"serial": "SN-1", **fields}
     if image is not None:
-        data["image"] = SimpleUploadedFile(name, image, content_type="image/jpeg")
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        data["image"] = SimpleUploadedFile(name, image, content_type=content_type)
     if key:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client.post(URL, data, format="multipart")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def accept(line, data: bytes | None = None) -> Inspection:
     station, _ = make_station(line, code=f"cam-{uuid.uuid4().hex[:6]}")
     data = data if data is not None else jpeg_bytes()
-    return inspection_create(station=station, upload=Upload(io.BytesIO(data), len(data), "SN-9", None))
+    return inspection_create(station=station, upload=Upload(io.BytesIO(data), len(data), "SN-9", None)).inspection
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,9 @@
+"""Kensa's own Prometheus metrics (django-prometheus exposes them at /metrics with its own)."""
+
+from prometheus_client import Counter
+
+UPLOADS_SHED = Counter(
+    "kensa_uploads_shed_total",
+    "Uploads refused with 503 because the line's backlog was over its queue limit.",
+    ["line"],
+)
