@@ -23,8 +23,8 @@ def key():
 
 def raw(key: str, data: bytes, content_type: str, query: str = "?serial=RAW-1", **headers: str):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client.post(URL + query, data=data, content_type=content_type, **headers)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", **headers)
+    return client.post(URL + query, data=data, content_type=content_type)
 
 
 def refused(response, status: int, code: str, before: set) -> None:
