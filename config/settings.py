@@ -206,9 +206,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(KENSA_SWEEP_INTERVAL_SECONDS),
         "options": {"queue": DEFAULT_QUEUE, "expires": float(KENSA_SWEEP_INTERVAL_SECONDS)},
     },
+    "expire-uploads": {
+        "task": "inspection.tasks.expire_uploads",
+        "schedule": 600.0,
+        "options": {"queue": DEFAULT_QUEUE, "expires": 600.0},
+    },
 }
 KENSA_RESULTS_PAGE_SIZE = env_int("KENSA_RESULTS_PAGE_SIZE", 100, minimum=1)
 KENSA_RESULTS_MAX_PAGE_SIZE = env_int("KENSA_RESULTS_MAX_PAGE_SIZE", 1000, minimum=1)
+# An unfinished resumable (tus) upload is kept this long after its last piece arrived.
+KENSA_UPLOAD_EXPIRY_SECONDS = env_int("KENSA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
+# Part files of resumable uploads. Web hosts write them and a worker expires them, so they
+# share this directory (one volume in docker/compose.yaml).
+KENSA_UPLOADS_DIR = Path(env_str("KENSA_UPLOADS_DIR", str(KENSA_DATA_DIR / "uploads"))).resolve()
 # Device for inference: "auto" takes CUDA when present, else the CPU.
 KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")
 if KENSA_INFERENCE_DEVICE not in {"auto", "cpu", "cuda"} and not KENSA_INFERENCE_DEVICE.startswith("cuda:"):

@@ -40,6 +40,33 @@ class InspectionModel(models.Model):
         return float(self.thresholds.get(label, self.default_threshold))
 
 
+class ResumableUpload(models.Model):
+    """An image arriving in pieces over the tus protocol (`/api/v1/uploads/`).
+
+    The bytes received so far live in a part file on the web host's disk (`part_path`);
+    `offset` counts them. When the last byte arrives the upload becomes an Inspection, exactly
+    as a direct upload does, and the part file is removed. Abandoned uploads expire.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    station = models.ForeignKey("lines.Station", on_delete=models.CASCADE, related_name="uploads")
+    length = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    inspection = models.ForeignKey(
+        "inspection.Inspection", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["expires_at"], name="upload_expires")]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.offset}/{self.length})"
+
+
 class Inspection(models.Model):
     """One image of one part, from upload to verdict. The database is the source of truth.
 

@@ -30,6 +30,14 @@ def inspect_image(self: Task, inspection_id: str) -> str:
         raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_RETRIES) from exc
 
 
+@shared_task(name="inspection.tasks.expire_uploads")
+def expire_uploads() -> int:
+    """Delete resumable uploads abandoned past KENSA_UPLOAD_EXPIRY_SECONDS."""
+    from inspection.resumable import uploads_expire
+
+    return uploads_expire()
+
+
 @shared_task(name="inspection.tasks.sweep_inspections")
 def sweep_inspections() -> dict[str, int]:
     """Expire what is past its deadline, then re-send what may have lost its message."""

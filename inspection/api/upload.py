@@ -8,34 +8,22 @@ headers `Kensa-Serial`, `Kensa-Captured-At`, `Kensa-Line`.
 """
 
 import tempfile
-from datetime import datetime
 from typing import IO
 
 from django.core.files.uploadedfile import UploadedFile
-from django.utils.dateparse import parse_datetime
 from rest_framework import status
 from rest_framework.request import Request
 
 from config.errors import ApiError
+from inspection.fields import CONTENT_TYPE_FORMATS, parse_captured_at, parse_idempotency_key, parse_serial
 from inspection.services import Upload
 from lines.models import Station
 
-MAX_SERIAL_LENGTH = 128
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Room for the multipart framing and the small fields around the image.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A raw body is spooled to disk past this size, like Django spools multipart files.
 RAW_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _CHUNK = 256 * 1024
-
-CONTENT_TYPE_FORMATS = {
-    "image/jpeg": "JPEG",
-    "image/jpg": "JPEG",
-    "image/png": "PNG",
-    "image/bmp": "BMP",
-    "image/x-ms-bmp": "BMP",
-    "image/tiff": "TIFF",
-}
 
 
 def check_content_length(request: Request, *, max_image_bytes: int) -> None:
@@ -73,8 +61,8 @@ def _from_multipart(request: Request) -> Upload:
     return Upload(
         stream=image,
         size=image.size or 0,
-        serial=_serial(request.POST.get("serial")),
-        captured_at=_captured_at(request.POST.get("captured_at")),
+        serial=parse_serial(request.POST.get("serial")),
+        captured_at=parse_captured_at(request.POST.get("captured_at")),
         idempotency_key=_idempotency_key(request),
         # A part sent as application/octet-stream claims nothing; one sent as image/x claims x.
         declared_format=_declared_format(part_type) if part_type.startswith("image/") else None,
@@ -88,8 +76,8 @@ def _from_raw_body(request: Request, station: Station, content_type: str, max_im
         raise ApiError(
             "line_mismatch", f"This station belongs to line {station.line.code}, not {line}.", status.HTTP_403_FORBIDDEN
         )
-    serial = _serial(_metadata(request, "serial", "HTTP_KENSA_SERIAL"))
-    captured_at = _captured_at(_metadata(request, "captured_at", "HTTP_KENSA_CAPTURED_AT"))
+    serial = parse_serial(_metadata(request, "serial", "HTTP_KENSA_SERIAL"))
+    captured_at = parse_captured_at(_metadata(request, "captured_at", "HTTP_KENSA_CAPTURED_AT"))
     stream, size = _spool(request, max_image_bytes)
     return Upload(
         stream=stream,
@@ -136,32 +124,5 @@ def _metadata(request: Request, name: str, header: str) -> str | None:
     return value if value is not None else request.META.get(header)
 
 
-def _serial(raw: object) -> str:
-    serial = str(raw or "").strip()
-    if not serial:
-        raise ApiError("serial_missing", "Send the part's serial number ('serial').")
-    if len(serial) > MAX_SERIAL_LENGTH or not serial.isprintable():
-        raise ApiError("serial_invalid", f"The serial must be printable and at most {MAX_SERIAL_LENGTH} characters.")
-    return serial
-
-
-def _captured_at(raw: object) -> datetime | None:
-    text = str(raw or "").strip()
-    if not text:
-        return None
-    try:
-        parsed = parse_datetime(text)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ApiError("captured_at_invalid", "captured_at must be an ISO 8601 time with a UTC offset.")
-    return parsed
-
-
 def _idempotency_key(request: Request) -> str:
-    key = str(request.META.get("HTTP_IDEMPOTENCY_KEY", "")).strip()
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
-        raise ApiError(
-            "idempotency_key_invalid", f"Idempotency-Key must be printable, at most {MAX_IDEMPOTENCY_KEY_LENGTH} chars."
-        )
-    return key
+    return parse_idempotency_key(request.META.get("HTTP_IDEMPOTENCY_KEY"))

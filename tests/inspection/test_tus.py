@@ -1,0 +1,193 @@
+"""The tus 1.0.0 protocol at /api/v1/uploads/, request by request."""
+
+import base64
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.test import Client
+from django.utils import timezone
+
+from inspection.models import Inspection, ResumableUpload
+from inspection.resumable import part_path, uploads_expire
+from tests.conftest import stored_files
+from tests.factories import jpeg_bytes, make_line, make_station
+
+URL = "/api/v1/uploads/"
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+pytestmark = pytest.mark.django_db
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class Station:
+    def __init__(self, key: str):
+        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {key}", **TUS)
+
+    def create(self, length: int, metadata: str | None = None):
+        metadata = metadata if metadata is not None else f"serial {b64('TUS-1')},filetype {b64('image/jpeg')}"
+        return self.client.post(URL, HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=metadata)
+
+    def patch(self, location: str, offset: int, piece: bytes, **headers: str):
+        return self.client.generic(
+            "PATCH",
+            location,
+            data=piece,
+            HTTP_UPLOAD_OFFSET=str(offset),
+            # Given as a header too: the test client drops content_type for an empty body.
+            **{"CONTENT_TYPE": "application/offset+octet-stream", **headers},
+        )
+
+    def head(self, location: str):
+        return self.client.head(location)
+
+
+@pytest.fixture
+def station():
+    _, key = make_station(make_line(code="tus-line"))
+    return Station(key)
+
+
+def test_discovery_needs_no_key():
+    response = Client().options(URL)
+    assert response.status_code == 204
+    assert response["Tus-Version"] == "1.0.0"
+    assert set(response["Tus-Extension"].split(",")) == {"creation", "expiration", "checksum", "termination"}
+    assert int(response["Tus-Max-Size"]) > 0
+    assert "sha1" in response["Tus-Checksum-Algorithm"]
+
+
+def test_upload_in_pieces_with_checksums_becomes_an_inspection(station):
+    data = jpeg_bytes(size=(640, 512))
+    created = station.create(len(data))
+    assert created.status_code == 201, created.content
+    location = created["Location"]
+    assert created["Upload-Expires"].endswith("GMT")
+    head = station.head(location)
+    assert (head.status_code, head["Upload-Offset"], head["Upload-Length"]) == (200, "0", str(len(data)))
+    assert head["Cache-Control"] == "no-store"
+
+    third = len(data) // 3
+    for start in (0, third, 2 * third):
+        piece = data[start : start + third] if start < 2 * third else data[start:]
+        checksum = "sha1 " + base64.b64encode(hashlib.sha1(piece).digest()).decode()
+        response = station.patch(location, start, piece, HTTP_UPLOAD_CHECKSUM=checksum)
+        assert response.status_code == 204, response.content
+        assert response["Upload-Offset"] == str(start + len(piece))
+
+    inspection = Inspection.objects.get(id=response["Kensa-Inspection-Id"])
+    assert response["Kensa-Inspection-Url"].endswith(f"/api/v1/inspections/{inspection.id}/")
+    assert (inspection.serial, inspection.status, inspection.image_bytes) == ("TUS-1", "queued", len(data))
+    with default_storage.open(inspection.image_key) as stored:
+        assert stored.read() == data
+    upload = ResumableUpload.objects.get()
+    assert not part_path(upload.id).exists()
+    # Asking again (a client whose last answer was lost) gets the same inspection.
+    again = station.patch(location, len(data), b"")
+    assert again["Kensa-Inspection-Id"] == str(inspection.id)
+    assert station.head(location)["Kensa-Inspection-Id"] == str(inspection.id)
+    assert Inspection.objects.count() == 1
+
+
+def test_wrong_offset_is_a_conflict(station):
+    data = jpeg_bytes()
+    location = station.create(len(data))["Location"]
+    assert station.patch(location, 0, data[:100]).status_code == 204
+    response = station.patch(location, 50, data[50:200])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "upload_offset_mismatch"
+    assert station.head(location)["Upload-Offset"] == "100"
+
+
+def test_piece_with_a_bad_checksum_is_discarded(station):
+    data = jpeg_bytes()
+    location = station.create(len(data))["Location"]
+    wrong = "sha1 " + base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
+    response = station.patch(location, 0, data[:500], HTTP_UPLOAD_CHECKSUM=wrong)
+    assert response.status_code == 460
+    assert response.json()["error"]["code"] == "upload_checksum_mismatch"
+    assert station.head(location)["Upload-Offset"] == "0"
+    assert station.patch(location, 0, data[:500]).status_code == 204
+
+
+def test_unknown_checksum_algorithm(station):
+    location = station.create(10)["Location"]
+    response = station.patch(location, 0, b"0123456789", HTTP_UPLOAD_CHECKSUM="crc32 AAAA")
+    assert response.json()["error"]["code"] == "checksum_algorithm_unsupported"
+
+
+def test_requests_without_the_tus_version_are_refused(station):
+    response = station.client.post(URL, HTTP_UPLOAD_LENGTH="10", HTTP_TUS_RESUMABLE="0.2.2")
+    assert response.status_code == 412
+    assert response["Tus-Version"] == "1.0.0"
+    assert response.json()["error"]["code"] == "tus_version_unsupported"
+
+
+def test_uploads_belong_to_their_station(station):
+    location = station.create(100)["Location"]
+    _, other_key = make_station(make_line(code="other-tus"))
+    response = Station(other_key).head(location)
+    assert response.status_code == 404
+
+
+def test_termination(station):
+    location = station.create(100)["Location"]
+    upload = ResumableUpload.objects.get()
+    assert station.client.delete(location).status_code == 204
+    assert station.head(location).status_code == 404
+    assert not part_path(upload.id).exists()
+
+
+def test_expired_uploads_are_gone_and_cleaned_up(station):
+    location = station.create(100)["Location"]
+    second = station.create(100)["Location"]
+    ResumableUpload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = station.patch(location, 0, b"x")
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "upload_expired"
+    abandoned = ResumableUpload.objects.get()
+    assert second.endswith(str(abandoned.id))
+    assert uploads_expire() == 1
+    assert not part_path(abandoned.id).exists() and ResumableUpload.objects.count() == 0
+
+
+def test_a_complete_upload_that_is_no_image_is_refused_and_ends(station):
+    data = b"%PDF-1.7 not an image" * 20
+    location = station.create(len(data))["Location"]
+    before = stored_files()
+    response = station.patch(location, 0, data)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "image_unrecognized"
+    assert Inspection.objects.count() == 0 and ResumableUpload.objects.count() == 0
+    assert stored_files() == before
+
+
+@pytest.mark.parametrize(
+    ("length", "metadata", "status", "code"),
+    [
+        (10**12, None, 413, "image_too_large"),
+        (100, f"filetype {b64('image/jpeg')}", 400, "serial_missing"),
+        (100, "serial !!notbase64", 400, "upload_metadata_invalid"),
+    ],
+)
+def test_creation_refusals(station, length, metadata, status, code):
+    response = station.create(length, metadata)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert ResumableUpload.objects.count() == 0
+
+
+def test_more_bytes_than_announced(station):
+    location = station.create(10)["Location"]
+    response = station.patch(location, 0, b"x" * 11)
+    assert response.json()["error"]["code"] == "upload_exceeds_length"
+    assert station.head(location)["Upload-Offset"] == "0"
+
+
+def test_pieces_must_be_offset_octet_streams(station):
+    location = station.create(10)["Location"]
+    response = station.patch(location, 0, b"x", CONTENT_TYPE="application/json")
+    assert response.status_code == 415
