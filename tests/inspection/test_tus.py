@@ -15,7 +15,6 @@ from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station
 
 URL = "/api/v1/uploads/"
-TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 pytestmark = pytest.mark.django_db
 
 
@@ -23,23 +22,23 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+OCTETS = "application/offset+octet-stream"
+
+
 class Station:
     def __init__(self, key: str):
-        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {key}", **TUS)
+        self.client = Client(headers={"Authorization": f"Bearer {key}", "Tus-Resumable": "1.0.0"})
 
     def create(self, length: int, metadata: str | None = None):
         metadata = metadata if metadata is not None else f"serial {b64('TUS-1')},filetype {b64('image/jpeg')}"
-        return self.client.post(URL, HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=metadata)
+        return self.client.post(URL, headers={"Upload-Length": str(length), "Upload-Metadata": metadata})
 
-    def patch(self, location: str, offset: int, piece: bytes, **headers: str):
-        return self.client.generic(
-            "PATCH",
-            location,
-            data=piece,
-            HTTP_UPLOAD_OFFSET=str(offset),
-            # Given as a header too: the test client drops content_type for an empty body.
-            **{"CONTENT_TYPE": "application/offset+octet-stream", **headers},
-        )
+    def patch(self, location: str, offset: int, piece: bytes, *, checksum: str = "", content_type: str = OCTETS):
+        # Content-Type goes as a header too: the test client drops it for an empty body.
+        headers = {"Upload-Offset": str(offset), "Content-Type": content_type}
+        if checksum:
+            headers["Upload-Checksum"] = checksum
+        return self.client.generic("PATCH", location, data=piece, content_type=content_type, headers=headers)
 
     def head(self, location: str):
         return self.client.head(location)
@@ -74,7 +73,7 @@ def test_upload_in_pieces_with_checksums_becomes_an_inspection(station):
     for start in (0, third, 2 * third):
         piece = data[start : start + third] if start < 2 * third else data[start:]
         checksum = "sha1 " + base64.b64encode(hashlib.sha1(piece).digest()).decode()
-        response = station.patch(location, start, piece, HTTP_UPLOAD_CHECKSUM=checksum)
+        response = station.patch(location, start, piece, checksum=checksum)
         assert response.status_code == 204, response.content
         assert response["Upload-Offset"] == str(start + len(piece))
 
@@ -106,7 +105,7 @@ def test_piece_with_a_bad_checksum_is_discarded(station):
     data = jpeg_bytes()
     location = station.create(len(data))["Location"]
     wrong = "sha1 " + base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
-    response = station.patch(location, 0, data[:500], HTTP_UPLOAD_CHECKSUM=wrong)
+    response = station.patch(location, 0, data[:500], checksum=wrong)
     assert response.status_code == 460
     assert response.json()["error"]["code"] == "upload_checksum_mismatch"
     assert station.head(location)["Upload-Offset"] == "0"
@@ -115,12 +114,12 @@ def test_piece_with_a_bad_checksum_is_discarded(station):
 
 def test_unknown_checksum_algorithm(station):
     location = station.create(10)["Location"]
-    response = station.patch(location, 0, b"0123456789", HTTP_UPLOAD_CHECKSUM="crc32 AAAA")
+    response = station.patch(location, 0, b"0123456789", checksum="crc32 AAAA")
     assert response.json()["error"]["code"] == "checksum_algorithm_unsupported"
 
 
 def test_requests_without_the_tus_version_are_refused(station):
-    response = station.client.post(URL, HTTP_UPLOAD_LENGTH="10", HTTP_TUS_RESUMABLE="0.2.2")
+    response = station.client.post(URL, headers={"Upload-Length": "10", "Tus-Resumable": "0.2.2"})
     assert response.status_code == 412
     assert response["Tus-Version"] == "1.0.0"
     assert response.json()["error"]["code"] == "tus_version_unsupported"
@@ -189,5 +188,5 @@ def test_more_bytes_than_announced(station):
 
 def test_pieces_must_be_offset_octet_streams(station):
     location = station.create(10)["Location"]
-    response = station.patch(location, 0, b"x", CONTENT_TYPE="application/json")
+    response = station.patch(location, 0, b"x", content_type="application/json")
     assert response.status_code == 415

@@ -34,7 +34,7 @@ def test_tuspy_upload_interrupted_and_resumed(daphne_server):
 
     upload = ResumableUpload.objects.get()
     assert upload.offset == len(data) and upload.inspection is not None
-    inspection = Inspection.objects.get(id=upload.inspection_id)
+    inspection = Inspection.objects.get(id=upload.inspection.id)
     assert inspection.serial == "TUSPY-1"
     assert inspection.image_sha256 == hashlib.sha256(data).hexdigest()
     with default_storage.open(inspection.image_key) as stored:
