@@ -127,6 +127,28 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# S3-compatible storage (AWS S3, MinIO, Ceph) when a bucket is named. Keys are chosen by the
+# server and never reused, so nothing is checked for overwrites (one request less per upload).
+# Images are served through links signed for KENSA_S3_URL_SECONDS; the bucket stays private.
+KENSA_S3_BUCKET = env_optional_str("KENSA_S3_BUCKET")
+KENSA_S3_URL_SECONDS = env_int("KENSA_S3_URL_SECONDS", 300, minimum=10)
+if KENSA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": KENSA_S3_BUCKET,
+            "endpoint_url": env_optional_str("KENSA_S3_ENDPOINT_URL"),
+            "region_name": env_optional_str("KENSA_S3_REGION"),
+            "access_key": env_optional_str("KENSA_S3_ACCESS_KEY_ID"),
+            "secret_key": env_optional_str("KENSA_S3_SECRET_ACCESS_KEY"),
+            "location": env_str("KENSA_S3_PREFIX", ""),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": KENSA_S3_URL_SECONDS,
+            "file_overwrite": True,
+            "signature_version": "s3v4",
+        },
+    }
 # Uploads above this go to a temporary file instead of memory while the request is parsed.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 

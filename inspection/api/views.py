@@ -2,7 +2,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -71,8 +71,12 @@ class InspectionDetailView(InspectionObjectView):
 class InspectionImageView(InspectionObjectView):
     """The stored image, for dashboards and the MES; storage itself is never public."""
 
-    def get(self, request: Request, inspection_id: Any) -> FileResponse:
+    def get(self, request: Request, inspection_id: Any) -> FileResponse | HttpResponseRedirect:
         inspection = self.get_inspection(request, inspection_id)
+        if settings.KENSA_S3_BUCKET:
+            # The client fetches the bytes from object storage itself, with a link that
+            # expires in minutes; nothing streams through the web process.
+            return HttpResponseRedirect(default_storage.url(inspection.image_key))
         try:
             handle = default_storage.open(inspection.image_key, "rb")
         except FileNotFoundError:
