@@ -66,6 +66,23 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+
+# `all` serves everything (daphne, the demo). `ingest` is the upload API alone under a WSGI
+# server (config/gunicorn.py): stations authenticate by key, so sessions, CSRF, messages and
+# the admin's middleware are cost without use on that path, and are left out.
+KENSA_ROLE = env_str("KENSA_ROLE", "all")
+if KENSA_ROLE not in {"all", "ingest"}:
+    raise ImproperlyConfigured(f"KENSA_ROLE={KENSA_ROLE!r}: use all or ingest.")
+if KENSA_ROLE == "ingest":
+    ROOT_URLCONF = "config.urls_ingest"
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+    # The admin is installed (its models and migrations are shared) but not routed here.
+    SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -101,6 +118,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+if KENSA_ROLE == "ingest":
+    # No `SELECT 1` before every upload: after a database restart the first request on each
+    # connection fails with 503 database_unavailable (the station retries) and the broken
+    # connection is dropped, instead of every upload paying a round trip.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

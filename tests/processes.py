@@ -136,3 +136,12 @@ def start_redis(log_dir: Path, port: int | None = None) -> Process:
     process = _spawn(f"redis-{port}", command, os.environ.copy(), log_dir, port)
     _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
     return process
+
+
+def start_gunicorn_ingest(env: dict[str, str], log_dir: Path) -> Process:
+    """The upload API as docker/compose.yaml's ingest service runs it."""
+    port = free_port()
+    command = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "-b", f"127.0.0.1:{port}", "config.wsgi"]
+    process = _spawn("gunicorn-ingest", command, {**env, "KENSA_ROLE": "ingest"}, log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 60)
+    return process

@@ -34,3 +34,9 @@ def test_compose_runs_the_documented_entry_points():
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     for name in ("web", "worker", "beat"):
         assert services[name]["environment"]["KENSA_DATA_DIR"] == "/data"
+
+
+def test_compose_serves_uploads_with_the_ingest_role_under_gunicorn():
+    ingest = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["ingest"]
+    assert ingest["command"] == ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
+    assert ingest["environment"]["KENSA_ROLE"] == "ingest"

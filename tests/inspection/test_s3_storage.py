@@ -3,7 +3,7 @@
 import urllib.request
 from collections.abc import Iterator
 
-import boto3  # type: ignore[import-untyped]
+import boto3
 import pytest
 from django.contrib.auth import get_user_model
 from moto.server import ThreadedMotoServer
@@ -50,7 +50,7 @@ def s3(settings, s3_endpoint):
                 "querystring_auth": True,
                 "querystring_expire": settings.KENSA_S3_URL_SECONDS,
                 "file_overwrite": True,
-            "signature_version": "s3v4",
+                "signature_version": "s3v4",
             },
         },
     }

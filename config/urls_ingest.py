@@ -1,0 +1,15 @@
+"""URLs of the ingest role (KENSA_ROLE=ingest): the station API only, for the WSGI server that
+takes uploads. A load balancer sends `/api/v1/inspections/` and `/api/v1/uploads/` here and
+everything else (pages, admin, WebSockets, the MES API) to daphne."""
+
+from django.urls import include, path
+
+from config import health
+from config.urls import handler404, not_found  # noqa: F401 - the same JSON 404
+
+urlpatterns = [
+    path("api/v1/", include("inspection.api.urls")),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+    path("", include("django_prometheus.urls")),
+]

@@ -1,0 +1,37 @@
+"""The ingest role under gunicorn: the station API only, the rest of the site is not there."""
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from inspection.constants import Status
+from inspection.feeder import upload
+from inspection.models import Inspection
+from tests.factories import jpeg_bytes, make_line, make_station
+from tests.processes import process_env, start_gunicorn_ingest
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_gunicorn_ingest_role_takes_uploads_and_nothing_else(process_logs):
+    _, key = make_station(make_line(code="ingest-role"))
+    server = start_gunicorn_ingest(process_env(), process_logs)
+    try:
+        status, body = upload(server.url, key, jpeg=jpeg_bytes(), serial="INGEST-1")
+        bad_status, bad_body = upload(server.url, key, jpeg=b"not an image", serial="INGEST-2")
+        statuses = {path: status_of(server.url + path) for path in ("/ready", "/admin/", "/api/v1/results/")}
+    finally:
+        server.stop()
+    assert status == 202, body
+    assert Inspection.objects.get(id=body["id"]).status == Status.QUEUED
+    assert (bad_status, bad_body["error"]["code"]) == (415, "image_unrecognized")
+    assert statuses == {"/ready": 200, "/admin/": 404, "/api/v1/results/": 404}
