@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 from rest_framework.serializers import ModelSerializer
 
-from config.env import env_bool, env_int, env_list, env_optional_str, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_optional_str, env_str
 from config.queues import ALL_QUEUES, DEFAULT_QUEUE
 
 # Lets admin and DRF classes be subscripted with their model at run time, as the type stubs want.
@@ -264,6 +264,8 @@ KENSA_UPLOAD_EXPIRY_SECONDS = env_int("KENSA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, 
 # Part files of resumable uploads. Web hosts write them and a worker expires them, so they
 # share this directory (one volume in docker/compose.yaml).
 KENSA_UPLOADS_DIR = Path(env_str("KENSA_UPLOADS_DIR", str(KENSA_DATA_DIR / "uploads"))).resolve()
+# A model upload is loaded and tried in a child process killed after this many seconds.
+KENSA_MODEL_CHECK_SECONDS = env_float("KENSA_MODEL_CHECK_SECONDS", 120.0, minimum=0.001)
 # Device for inference: "auto" takes CUDA when present, else the CPU.
 KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")
 if KENSA_INFERENCE_DEVICE not in {"auto", "cpu", "cuda"} and not KENSA_INFERENCE_DEVICE.startswith("cuda:"):

@@ -2,17 +2,45 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.errors import ApiError
 from inspection.lifecycle import inspections_requeue
-from inspection.models import Inspection, InspectionModel
+from inspection.models import Inspection, InspectionModel, ModelEvent
+from inspection.registry import model_promote
 from results.models import Defect
 
 
 @admin.register(InspectionModel)
 class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
-    list_display = ["name", "version", "task", "architecture", "input_size", "created_at"]
-    list_filter = ["task", "architecture"]
+    list_display = ["name", "version", "line", "stage", "task", "architecture", "input_size", "created_at"]
+    list_filter = ["stage", "line", "task", "architecture"]
     search_fields = ["name", "version", "sha256"]
-    readonly_fields = ["sha256", "created_at"]
+    readonly_fields = ["sha256", "stage", "created_at"]
+    actions = ["promote"]
+
+    @admin.action(description="Promote the selected version to production on its line")
+    def promote(self, request: HttpRequest, queryset: QuerySet[InspectionModel]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        try:
+            event = model_promote(model=queryset.get(), by=request.user.get_username())
+        except ApiError as refusal:
+            self.message_user(request, str(refusal.detail), messages.ERROR)
+            return
+        self.message_user(request, f"{event.model} now serves line {event.line}.", messages.SUCCESS)
+
+
+@admin.register(ModelEvent)
+class ModelEventAdmin(admin.ModelAdmin[ModelEvent]):
+    list_display = ["at", "line", "action", "model", "previous", "by"]
+    list_filter = ["action", "line"]
+    readonly_fields = ["at", "line", "action", "model", "previous", "by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 class DefectInline(admin.TabularInline[Defect, Inspection]):

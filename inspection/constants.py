@@ -20,6 +20,19 @@ class Verdict(models.TextChoices):
     REVIEW = "review", "Review"
 
 
+class ModelStage(models.TextChoices):
+    """A model version's life on its line: registered, serving, replaced."""
+
+    DRAFT = "draft", "Draft"
+    PRODUCTION = "production", "Production"
+    RETIRED = "retired", "Retired"
+
+
+class ModelAction(models.TextChoices):
+    PROMOTE = "promote", "Promote"
+    ROLLBACK = "rollback", "Roll back"
+
+
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
 

@@ -3,7 +3,7 @@ import uuid
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from inspection.constants import Status, TaskType, Verdict
+from inspection.constants import ModelAction, ModelStage, Status, TaskType, Verdict
 
 
 class InspectionModel(models.Model):
@@ -27,6 +27,15 @@ class InspectionModel(models.Model):
     std = models.JSONField(default=list)
     thresholds = models.JSONField(default=dict, blank=True)
     default_threshold = models.FloatField(default=0.5)
+    line = models.ForeignKey(
+        "lines.ProductionLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="model_versions",
+        help_text="The line this version is made for; promoting it puts it into production there.",
+    )
+    stage = models.CharField(max_length=16, choices=ModelStage.choices, default=ModelStage.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,6 +47,23 @@ class InspectionModel(models.Model):
 
     def threshold_for(self, label: str) -> float:
         return float(self.thresholds.get(label, self.default_threshold))
+
+
+class ModelEvent(models.Model):
+    """A promotion or roll-back of a line's model: what, from what, who and when."""
+
+    line = models.ForeignKey("lines.ProductionLine", on_delete=models.PROTECT, related_name="model_events")
+    action = models.CharField(max_length=16, choices=ModelAction.choices)
+    model = models.ForeignKey(InspectionModel, on_delete=models.PROTECT, related_name="+")
+    previous = models.ForeignKey(InspectionModel, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    by = models.CharField(max_length=150, help_text="The user, or the command, that did it.")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.line_id}: {self.action} {self.model} by {self.by}"
 
 
 class ResumableUpload(models.Model):

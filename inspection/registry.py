@@ -1,75 +1,59 @@
-"""The model registry: record a model version after proving its artifact works."""
+"""The model registry: record a model version after proving its artifact works; promote a
+version to production on its line and roll back, each recorded with who and when."""
 
 import hashlib
-import io
-from typing import TYPE_CHECKING
+import multiprocessing
+import queue
+from collections.abc import Callable
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from rest_framework import status
 
 from config.errors import ApiError
-from inspection.models import InspectionModel
-
-if TYPE_CHECKING:
-    import torch
+from inspection import model_check
+from inspection.constants import ModelAction, ModelStage
+from inspection.models import InspectionModel, ModelEvent
+from lines.models import ProductionLine
 
 
 def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
-    """Build the architecture, load the state dict strictly and run one blank image through it.
+    """Check the artifact in this process (for artifacts the system made itself)."""
+    _raise_for(model_check.check(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size))
 
-    Raises ApiError naming what is wrong: not a state dict, wrong architecture, or an output
-    that does not match the declared labels.
+
+def check_artifact_isolated(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
+    """Check an uploaded artifact in a fresh process, killed after KENSA_MODEL_CHECK_SECONDS.
+
+    A spawned (not forked) child: it shares no CUDA state, sockets or locks with this process.
     """
-    import torch
-    import torchvision
-
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    kwargs = {"architecture": architecture, "artifact": artifact, "labels": labels, "input_size": input_size}
+    child = context.Process(target=model_check.check_into, args=(results, kwargs), daemon=True)
+    child.start()
     try:
-        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
-    except ValueError:
-        raise ApiError("model_architecture_unknown", f"torchvision has no model named {architecture!r}.") from None
-    try:
-        state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ApiError("model_file_invalid", f"The file is not a PyTorch state dict: {exc}") from None
-    if not _loads_into(module, state):
-        outputs = _output_count(state)
-        if outputs is not None and outputs != len(labels):
-            fits_otherwise = torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
-            if _loads_into(fits_otherwise, state):
-                raise ApiError(
-                    "model_label_mismatch",
-                    f"The model has {outputs} outputs but {len(labels)} labels were declared.",
-                )
-        raise ApiError("model_architecture_mismatch", f"The weights do not fit {architecture}.")
-    module.eval()
-    with torch.inference_mode():
-        output = module(torch.zeros(1, 3, input_size, input_size))
-    if tuple(output.shape) != (1, len(labels)):
-        raise ApiError(
-            "model_label_mismatch",
-            f"The model gives {tuple(output.shape)[1:]} outputs for {len(labels)} labels.",
-            status.HTTP_400_BAD_REQUEST,
-        )
+        problem = results.get(timeout=settings.KENSA_MODEL_CHECK_SECONDS)
+    except queue.Empty:
+        if child.is_alive():
+            raise ApiError(
+                "model_check_timeout",
+                f"Loading the model took longer than {settings.KENSA_MODEL_CHECK_SECONDS} s.",
+            ) from None
+        raise ApiError("model_check_crashed", f"Loading the model crashed its process ({child.exitcode}).") from None
+    finally:
+        child.kill()
+        child.join(timeout=10)
+    _raise_for(problem)
 
 
-def _loads_into(module: "torch.nn.Module", state: object) -> bool:
-    try:
-        module.load_state_dict(state)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError, AttributeError):
-        return False
-    return True
+def _raise_for(problem: model_check.Problem | None) -> None:
+    if problem is not None:
+        code, message = problem
+        raise ApiError(code, message, status.HTTP_400_BAD_REQUEST)
 
 
-def _output_count(state: object) -> int | None:
-    """The size of the last bias in the state dict: a classifier head's number of outputs."""
-    if not isinstance(state, dict):
-        return None
-    biases = [value for key, value in state.items() if str(key).endswith(".bias") and getattr(value, "ndim", 0) == 1]
-    return int(biases[-1].shape[0]) if biases else None
-
-
-@transaction.atomic
 def inspection_model_register(
     *,
     name: str,
@@ -83,11 +67,18 @@ def inspection_model_register(
     std: list[float],
     thresholds: dict[str, float] | None = None,
     default_threshold: float = 0.5,
+    line: ProductionLine | None = None,
+    checker: Callable[..., None] = check_artifact_isolated,
 ) -> InspectionModel:
+    """Record a new model version as a draft, once its artifact has proved it can serve.
+
+    `checker` is the isolated check by default; code that built the artifact itself (the
+    demo model, tests) may check in-process and skip the child's start-up.
+    """
     unknown_good = set(good_labels) - set(labels)
     if unknown_good:
         raise ApiError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
-    check_artifact(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size)
+    checker(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size)
     digest = hashlib.sha256(artifact).hexdigest()
     spec = InspectionModel(
         name=name,
@@ -101,8 +92,50 @@ def inspection_model_register(
         std=std,
         thresholds=thresholds or {},
         default_threshold=default_threshold,
+        line=line,
     )
     spec.artifact.save(f"{name}-{version}-{digest[:12]}.pt", ContentFile(artifact), save=False)
-    spec.full_clean()
-    spec.save()
+    try:
+        spec.full_clean()
+        spec.save()
+    except Exception:
+        spec.artifact.delete(save=False)
+        raise
     return spec
+
+
+@transaction.atomic
+def model_promote(*, model: InspectionModel, by: str) -> ModelEvent:
+    """Put `model` into production on its line; the version it replaces is retired.
+
+    Workers read the line's model at every inspection and cache models by checksum, so the
+    new version serves from the next inspection on, with no restart and no gap.
+    """
+    if model.line_id is None:
+        raise ApiError("model_has_no_line", f"{model} is not registered for a line.")
+    line = ProductionLine.objects.select_for_update().get(id=model.line_id)
+    previous = line.inspection_model
+    if previous is not None and previous.id == model.id:
+        raise ApiError("model_already_in_production", f"{model} already serves line {line.code}.")
+    return _switch(line=line, to=model, previous=previous, action=ModelAction.PROMOTE, by=by)
+
+
+@transaction.atomic
+def model_rollback(*, line: ProductionLine, by: str) -> ModelEvent:
+    """Put back the version that served the line before the current one."""
+    line = ProductionLine.objects.select_for_update().get(id=line.id)
+    last = ModelEvent.objects.filter(line=line, model_id=line.inspection_model_id).order_by("-at", "-id").first()
+    if last is None or last.previous is None:
+        raise ApiError("model_no_previous_version", f"Line {line.code} has no earlier model to roll back to.")
+    return _switch(line=line, to=last.previous, previous=line.inspection_model, action=ModelAction.ROLLBACK, by=by)
+
+
+def _switch(
+    *, line: ProductionLine, to: InspectionModel, previous: InspectionModel | None, action: str, by: str
+) -> ModelEvent:
+    if previous is not None:
+        InspectionModel.objects.filter(id=previous.id).update(stage=ModelStage.RETIRED)
+    InspectionModel.objects.filter(id=to.id).update(stage=ModelStage.PRODUCTION)
+    line.inspection_model = to
+    line.save(update_fields=["inspection_model"])
+    return ModelEvent.objects.create(line=line, action=action, model=to, previous=previous, by=by)

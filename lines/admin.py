@@ -20,6 +20,20 @@ class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
     list_filter = ["priority", "active"]
     search_fields = ["code", "name"]
     inlines = [StationInline]
+    actions = ["roll_back_model"]
+
+    @admin.action(description="Roll back the selected lines to their previous model")
+    def roll_back_model(self, request: HttpRequest, queryset: QuerySet[ProductionLine]) -> None:
+        from config.errors import ApiError
+        from inspection.registry import model_rollback
+
+        for line in queryset:
+            try:
+                event = model_rollback(line=line, by=request.user.get_username())
+            except ApiError as refusal:
+                self.message_user(request, str(refusal.detail), messages.ERROR)
+                continue
+            self.message_user(request, f"Line {line.code} is back on {event.model}.", messages.SUCCESS)
 
 
 @admin.register(Station)

@@ -9,7 +9,7 @@ import torchvision
 from PIL import Image
 
 from inspection.models import InspectionModel
-from inspection.registry import inspection_model_register
+from inspection.registry import check_artifact, inspection_model_register
 from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
 from lines.constants import Priority
 from lines.models import ProductionLine, Station
@@ -48,6 +48,7 @@ def make_model(*, always: str = "good", version: str | None = None, input_size: 
         input_size=input_size,
         mean=[0.5, 0.5, 0.5],
         std=[0.25, 0.25, 0.25],
+        checker=check_artifact,  # built here, so checked in-process (no child start-up per test)
     )
 
 

@@ -3,8 +3,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from inspection.constants import ModelStage
 from inspection.models import InspectionModel
-from inspection.registry import inspection_model_register
+from inspection.registry import check_artifact, inspection_model_register, model_promote
 from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
 from lines.models import ProductionLine
 
@@ -38,7 +39,9 @@ class Command(BaseCommand):
                 mean=demo_model.MEAN,
                 std=demo_model.STD,
                 default_threshold=0.6,
+                line=ProductionLine.objects.filter(code=options["line"]).first() if options["line"] else None,
+                checker=check_artifact,  # trained just now by this process
             )
-        if options["line"]:
-            ProductionLine.objects.filter(code=options["line"]).update(inspection_model=spec)
+        if spec.line is not None and spec.stage != ModelStage.PRODUCTION:
+            model_promote(model=spec, by="manage.py build_demo_model")
         self.stdout.write(f"Model {spec} sha256 {spec.sha256}")

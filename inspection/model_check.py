@@ -1,0 +1,61 @@
+"""Prove that a model artifact can serve: build it, load it strictly, run a blank image.
+
+Pure torch, no Django: the registry runs `check` in a separate process with a time limit, so
+a file that hangs, exhausts memory or crashes the interpreter takes down only that process.
+Returns None when the artifact is good, else `(error code, sentence)`.
+"""
+
+import io
+
+Problem = tuple[str, str]
+
+
+def check(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> Problem | None:
+    import torch
+    import torchvision
+
+    try:
+        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
+    except ValueError:
+        return "model_architecture_unknown", f"torchvision has no model named {architecture!r}."
+    try:
+        state = torch.load(io.BytesIO(artifact), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        return "model_file_invalid", f"The file is not a PyTorch state dict: {exc}"
+    if not _loads_into(module, state):
+        outputs = _output_count(state)
+        if outputs is not None and outputs != len(labels):
+            fits_otherwise = torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
+            if _loads_into(fits_otherwise, state):
+                return (
+                    "model_label_mismatch",
+                    f"The model has {outputs} outputs but {len(labels)} labels were declared.",
+                )
+        return "model_architecture_mismatch", f"The weights do not fit {architecture}."
+    module.eval()
+    with torch.inference_mode():
+        output = module(torch.zeros(1, 3, input_size, input_size))
+    if tuple(output.shape) != (1, len(labels)):
+        return "model_label_mismatch", f"The model gives {tuple(output.shape)[1:]} outputs for {len(labels)} labels."
+    return None
+
+
+def check_into(results: "object", kwargs: dict[str, object]) -> None:
+    """Child process entry point: put check's answer on the `results` queue."""
+    results.put(check(**kwargs))  # type: ignore[attr-defined, arg-type]
+
+
+def _loads_into(module: object, state: object) -> bool:
+    try:
+        module.load_state_dict(state)  # type: ignore[attr-defined]
+    except (RuntimeError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _output_count(state: object) -> int | None:
+    """The size of the last bias in the state dict: a classifier head's number of outputs."""
+    if not isinstance(state, dict):
+        return None
+    biases = [value for key, value in state.items() if str(key).endswith(".bias") and getattr(value, "ndim", 0) == 1]
+    return int(biases[-1].shape[0]) if biases else None
