@@ -33,6 +33,11 @@ class ModelAction(models.TextChoices):
     ROLLBACK = "rollback", "Roll back"
 
 
+class ModelFormat(models.TextChoices):
+    STATE_DICT = "state_dict", "torchvision architecture + state dict"
+    TORCHSCRIPT = "torchscript", "TorchScript archive"
+
+
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
 

@@ -15,6 +15,7 @@ import torchvision
 from django.conf import settings
 from PIL import Image
 
+from inspection.constants import ModelFormat
 from inspection.models import InspectionModel
 from inspection.storage import read_image
 
@@ -67,9 +68,11 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
     if digest != spec.sha256:
         raise ModelLoadError("model_checksum_mismatch", f"artifact sha256 {digest} != recorded {spec.sha256}")
     try:
-        module = torchvision.models.get_model(spec.architecture, weights=None, num_classes=len(spec.labels))
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        module.load_state_dict(state)
+        if spec.format == ModelFormat.TORCHSCRIPT:
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        else:
+            module = torchvision.models.get_model(spec.architecture, weights=None, num_classes=len(spec.labels))
+            module.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     except Exception as exc:
         raise ModelLoadError("model_load_failed", f"{spec} cannot be built from its artifact: {exc}") from exc
     device = inference_device()

@@ -10,10 +10,14 @@ import io
 Problem = tuple[str, str]
 
 
-def check(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> Problem | None:
+def check(
+    *, architecture: str, artifact: bytes, labels: list[str], input_size: int, format: str = "state_dict"
+) -> Problem | None:
     import torch
     import torchvision
 
+    if format == "torchscript":
+        return _check_torchscript(artifact, labels, input_size)
     try:
         module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
     except ValueError:
@@ -32,11 +36,30 @@ def check(*, architecture: str, artifact: bytes, labels: list[str], input_size: 
                     f"The model has {outputs} outputs but {len(labels)} labels were declared.",
                 )
         return "model_architecture_mismatch", f"The weights do not fit {architecture}."
-    module.eval()
-    with torch.inference_mode():
-        output = module(torch.zeros(1, 3, input_size, input_size))
-    if tuple(output.shape) != (1, len(labels)):
-        return "model_label_mismatch", f"The model gives {tuple(output.shape)[1:]} outputs for {len(labels)} labels."
+    return _check_outputs(module.eval(), labels, input_size)
+
+
+def _check_torchscript(artifact: bytes, labels: list[str], input_size: int) -> Problem | None:
+    import torch
+
+    try:
+        module = torch.jit.load(io.BytesIO(artifact), map_location="cpu")
+    except Exception as exc:
+        return "model_file_invalid", f"The file is not a TorchScript archive: {exc}"
+    return _check_outputs(module.eval(), labels, input_size)
+
+
+def _check_outputs(module: object, labels: list[str], input_size: int) -> Problem | None:
+    import torch
+
+    try:
+        with torch.inference_mode():
+            output = module(torch.zeros(1, 3, input_size, input_size))  # type: ignore[operator]
+    except Exception as exc:
+        return "model_forward_failed", f"The model fails on a blank {input_size}x{input_size} image: {exc}"
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, len(labels)):
+        shape = tuple(output.shape)[1:] if isinstance(output, torch.Tensor) else type(output).__name__
+        return "model_label_mismatch", f"The model gives {shape} outputs for {len(labels)} labels."
     return None
 
 

@@ -3,11 +3,12 @@ import uuid
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from inspection.constants import ModelAction, ModelStage, Status, TaskType, Verdict
+from inspection.constants import ModelAction, ModelFormat, ModelStage, Status, TaskType, Verdict
 
 
 class InspectionModel(models.Model):
-    """A versioned defect model: a torchvision architecture and its state dict in storage.
+    """A versioned defect model in storage: a torchvision architecture with its state dict, or a
+    TorchScript archive.
 
     `labels` are the classifier's outputs in order; `good_labels` those that mean a good part.
     `thresholds` maps a label to the confidence at which it counts (others use
@@ -17,7 +18,10 @@ class InspectionModel(models.Model):
     name = models.CharField(max_length=100)
     version = models.CharField(max_length=50)
     task = models.CharField(max_length=32, choices=TaskType.choices, default=TaskType.CLASSIFICATION)
-    architecture = models.CharField(max_length=64, help_text="torchvision model name, e.g. mobilenet_v3_small")
+    format = models.CharField(max_length=16, choices=ModelFormat.choices, default=ModelFormat.STATE_DICT)
+    architecture = models.CharField(
+        max_length=64, blank=True, help_text="torchvision model name (e.g. mobilenet_v3_small) for state dicts"
+    )
     artifact = models.FileField(upload_to="models/", max_length=300)
     sha256 = models.CharField(max_length=64)
     labels = models.JSONField(default=list)

@@ -5,6 +5,7 @@ import hashlib
 import multiprocessing
 import queue
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -13,24 +14,23 @@ from rest_framework import status
 
 from config.errors import ApiError
 from inspection import model_check
-from inspection.constants import ModelAction, ModelStage
+from inspection.constants import ModelAction, ModelFormat, ModelStage
 from inspection.models import InspectionModel, ModelEvent
 from lines.models import ProductionLine
 
 
-def check_artifact(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
+def check_artifact(**kwargs: Any) -> None:
     """Check the artifact in this process (for artifacts the system made itself)."""
-    _raise_for(model_check.check(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size))
+    _raise_for(model_check.check(**kwargs))
 
 
-def check_artifact_isolated(*, architecture: str, artifact: bytes, labels: list[str], input_size: int) -> None:
+def check_artifact_isolated(**kwargs: Any) -> None:
     """Check an uploaded artifact in a fresh process, killed after KENSA_MODEL_CHECK_SECONDS.
 
     A spawned (not forked) child: it shares no CUDA state, sockets or locks with this process.
     """
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    kwargs = {"architecture": architecture, "artifact": artifact, "labels": labels, "input_size": input_size}
     child = context.Process(target=model_check.check_into, args=(results, kwargs), daemon=True)
     child.start()
     try:
@@ -67,6 +67,7 @@ def inspection_model_register(
     std: list[float],
     thresholds: dict[str, float] | None = None,
     default_threshold: float = 0.5,
+    format: str = ModelFormat.STATE_DICT,
     line: ProductionLine | None = None,
     checker: Callable[..., None] = check_artifact_isolated,
 ) -> InspectionModel:
@@ -78,11 +79,12 @@ def inspection_model_register(
     unknown_good = set(good_labels) - set(labels)
     if unknown_good:
         raise ApiError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
-    checker(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size)
+    checker(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size, format=format)
     digest = hashlib.sha256(artifact).hexdigest()
     spec = InspectionModel(
         name=name,
         version=version,
+        format=format,
         architecture=architecture,
         sha256=digest,
         labels=labels,

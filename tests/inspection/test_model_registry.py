@@ -138,3 +138,54 @@ def test_register_model_command_checks_in_a_child_and_promotes(tmp_path):
             "--good=ok",
             "--input-size=64",
         )
+
+
+def _torchscript_always(label_index: int, outputs: int = 3) -> bytes:
+    """A scripted model that ignores its input and names one label (known verdicts)."""
+
+    class Always(torch.nn.Module):
+        def __init__(self, label_index: int, outputs: int):
+            super().__init__()
+            self.label_index = label_index
+            self.outputs = outputs
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            logits = torch.zeros(images.shape[0], self.outputs)
+            logits[:, self.label_index] = 8.0
+            return logits
+
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(Always(label_index, outputs)), buffer)
+    return buffer.getvalue()
+
+
+def test_a_torchscript_model_is_checked_apart_registered_and_serves(tmp_path):
+    line = make_line(code="press-12")
+    artifact = tmp_path / "scripted.pt"
+    artifact.write_bytes(_torchscript_always(label_index=2))
+    call_command(
+        "register_model",
+        str(artifact),
+        "--format=torchscript",
+        "--name=scripted",
+        "--model-version=1",
+        "--labels=good,scratch,spot",
+        "--good=good",
+        "--input-size=32",
+        "--line=press-12",
+        "--promote",
+        stdout=io.StringIO(),
+    )
+    line.refresh_from_db()
+    assert line.inspection_model is not None and line.inspection_model.format == "torchscript"
+    inspection = accept(line)
+    run_inspection(inspection.id)
+    inspection.refresh_from_db()
+    assert inspection.verdict == Verdict.FAIL
+    assert [d.label for d in inspection.defects.all()] == ["spot"]
+
+
+def test_torchscript_with_the_wrong_number_of_outputs_is_refused():
+    code = isolated_code(_torchscript_always(0, outputs=5), format="torchscript", architecture="")
+    assert code == "model_label_mismatch"
+    assert isolated_code(b"PK\x03\x04 not an archive", format="torchscript", architecture="") == "model_file_invalid"

@@ -5,18 +5,20 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApiError
+from inspection.constants import ModelFormat
 from inspection.registry import inspection_model_register, model_promote
 from lines.models import ProductionLine
 
 
 class Command(BaseCommand):
-    help = "Register a model version from a state dict file (checked in a separate process) as a draft."
+    help = "Register a model version (state dict or TorchScript; checked in a separate process) as a draft."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("artifact", type=Path, help="the state dict, as saved by torch.save(model.state_dict())")
         parser.add_argument("--name", required=True)
         parser.add_argument("--model-version", required=True)
-        parser.add_argument("--architecture", required=True, help="torchvision model name, e.g. resnet18")
+        parser.add_argument("--format", choices=ModelFormat.values, default=ModelFormat.STATE_DICT)
+        parser.add_argument("--architecture", default="", help="torchvision model name (state dicts), e.g. resnet18")
         parser.add_argument("--labels", required=True, help="comma-separated, in output order")
         parser.add_argument("--good", required=True, help="comma-separated labels that mean a good part")
         parser.add_argument("--input-size", type=int, default=224)
@@ -37,6 +39,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 version=options["model_version"],
                 architecture=options["architecture"],
+                format=options["format"],
                 artifact=options["artifact"].read_bytes(),
                 labels=_split(options["labels"]),
                 good_labels=_split(options["good"]),
