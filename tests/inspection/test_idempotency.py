@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from inspection import services
@@ -67,7 +68,10 @@ def test_racing_retries_get_one_inspection():
 
     def send() -> None:
         barrier.wait()
-        answers.append(post(key, data, "race-000001"))
+        try:
+            answers.append(post(key, data, "race-000001"))
+        finally:
+            connection.close()  # each thread's own connection, or the test database stays in use
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for thread in threads:
