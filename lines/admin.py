@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.errors import ApiError
+from inspection.registry import model_rollback
 from lines.models import ProductionLine, Station
 from lines.services import station_rotate_key
 
@@ -24,9 +26,6 @@ class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
 
     @admin.action(description="Roll back the selected lines to their previous model")
     def roll_back_model(self, request: HttpRequest, queryset: QuerySet[ProductionLine]) -> None:
-        from config.errors import ApiError
-        from inspection.registry import model_rollback
-
         for line in queryset:
             try:
                 event = model_rollback(line=line, by=request.user.get_username())
