@@ -54,7 +54,14 @@ def test_a_finished_inspection_reaches_the_lines_dashboards_only():
     assert other.inspections.count() == 0
 
 
-def test_anonymous_clients_are_closed():
+@pytest.fixture
+def in_memory_layer(settings):
+    """For the refusals, which never reach the layer: a Redis layer left listening when the
+    event loop ends makes asyncio.run wait on its cancelled read."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def test_anonymous_clients_are_closed(in_memory_layer):
     make_line(code="press-9")
 
     async def scenario():
@@ -62,27 +69,30 @@ def test_anonymous_clients_are_closed():
         connected, _ = await socket.connect()
         assert connected
         assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+        await socket.disconnect()  # end the application, or asyncio.run waits for it at exit
 
     asyncio.run(scenario())
 
 
-def test_unknown_line_is_closed():
+def test_unknown_line_is_closed(in_memory_layer):
     cookie = session_cookie()
 
     async def scenario():
         socket = communicator("/ws/lines/no-such-line/", cookie)
         await socket.connect()
         assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+        await socket.disconnect()
 
     asyncio.run(scenario())
 
 
-def test_foreign_origin_is_refused():
+def test_foreign_origin_is_refused(in_memory_layer):
     cookie = session_cookie()
 
     async def scenario():
         socket = communicator("/ws/lines/any/", cookie, origin=b"http://evil.example")
         connected, _ = await socket.connect()
         assert not connected
+        await socket.wait(timeout=2)
 
     asyncio.run(scenario())
