@@ -39,7 +39,8 @@ class ModelFormat(models.TextChoices):
 
 
 class TaskType(models.TextChoices):
-    CLASSIFICATION = "classification", "Classification"
+    CLASSIFICATION = "classification", "Classification"  # one label per image
+    SEGMENTATION = "segmentation", "Segmentation"  # a score map per label; defects by connected regions
 
 
 class ErrorCode:

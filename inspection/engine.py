@@ -10,6 +10,7 @@ import io
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torchvision
 from django.conf import settings
@@ -108,6 +109,22 @@ def preprocess(data: bytes, model: LoadedModel) -> torch.Tensor:
 
 def load_image(key: str) -> bytes:
     return read_image(key)
+
+
+def segment(model: LoadedModel, batch: torch.Tensor) -> list[np.ndarray]:
+    """Per-pixel class probabilities (labels x S x S) for a batch of preprocessed images.
+
+    torchvision's segmentation models return {"out": logits}; TorchScript ones may return
+    the logits themselves.
+    """
+    with torch.inference_mode():
+        inputs = batch.to(model.device, non_blocking=True)
+        if model.half:
+            inputs = inputs.half().contiguous(memory_format=torch.channels_last)
+        output = model.module(inputs)
+        logits = output["out"] if isinstance(output, dict) else output
+        probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    return list(probabilities)
 
 
 def classify(model: LoadedModel, batch: torch.Tensor) -> list[list[float]]:

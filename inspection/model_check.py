@@ -11,13 +11,19 @@ Problem = tuple[str, str]
 
 
 def check(
-    *, architecture: str, artifact: bytes, labels: list[str], input_size: int, format: str = "state_dict"
+    *,
+    architecture: str,
+    artifact: bytes,
+    labels: list[str],
+    input_size: int,
+    format: str = "state_dict",
+    task: str = "classification",
 ) -> Problem | None:
     import torch
     import torchvision
 
     if format == "torchscript":
-        return _check_torchscript(artifact, labels, input_size)
+        return _check_torchscript(artifact, labels, input_size, task)
     try:
         module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
     except ValueError:
@@ -36,20 +42,20 @@ def check(
                     f"The model has {outputs} outputs but {len(labels)} labels were declared.",
                 )
         return "model_architecture_mismatch", f"The weights do not fit {architecture}."
-    return _check_outputs(module.eval(), labels, input_size)
+    return _check_outputs(module.eval(), labels, input_size, task)
 
 
-def _check_torchscript(artifact: bytes, labels: list[str], input_size: int) -> Problem | None:
+def _check_torchscript(artifact: bytes, labels: list[str], input_size: int, task: str) -> Problem | None:
     import torch
 
     try:
         module = torch.jit.load(io.BytesIO(artifact), map_location="cpu")
     except Exception as exc:
         return "model_file_invalid", f"The file is not a TorchScript archive: {exc}"
-    return _check_outputs(module.eval(), labels, input_size)
+    return _check_outputs(module.eval(), labels, input_size, task)
 
 
-def _check_outputs(module: object, labels: list[str], input_size: int) -> Problem | None:
+def _check_outputs(module: object, labels: list[str], input_size: int, task: str) -> Problem | None:
     import torch
 
     try:
@@ -57,9 +63,15 @@ def _check_outputs(module: object, labels: list[str], input_size: int) -> Proble
             output = module(torch.zeros(1, 3, input_size, input_size))  # type: ignore[operator]
     except Exception as exc:
         return "model_forward_failed", f"The model fails on a blank {input_size}x{input_size} image: {exc}"
-    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, len(labels)):
+    if task == "segmentation":
+        # A score map per label at the input's size; torchvision's models wrap it in {"out": …}.
+        output = output["out"] if isinstance(output, dict) else output
+        expected: tuple[int, ...] = (1, len(labels), input_size, input_size)
+    else:
+        expected = (1, len(labels))
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
         shape = tuple(output.shape)[1:] if isinstance(output, torch.Tensor) else type(output).__name__
-        return "model_label_mismatch", f"The model gives {shape} outputs for {len(labels)} labels."
+        return "model_label_mismatch", f"The model gives {shape} outputs; {expected[1:]} were expected."
     return None
 
 

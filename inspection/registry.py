@@ -14,7 +14,7 @@ from rest_framework import status
 
 from config.errors import ApiError
 from inspection import model_check
-from inspection.constants import ModelAction, ModelFormat, ModelStage
+from inspection.constants import ModelAction, ModelFormat, ModelStage, TaskType
 from inspection.models import InspectionModel, ModelEvent
 from lines.models import ProductionLine
 
@@ -68,6 +68,7 @@ def inspection_model_register(
     thresholds: dict[str, float] | None = None,
     default_threshold: float = 0.5,
     format: str = ModelFormat.STATE_DICT,
+    task: str = TaskType.CLASSIFICATION,
     line: ProductionLine | None = None,
     checker: Callable[..., None] = check_artifact_isolated,
 ) -> InspectionModel:
@@ -79,12 +80,15 @@ def inspection_model_register(
     unknown_good = set(good_labels) - set(labels)
     if unknown_good:
         raise ApiError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
-    checker(architecture=architecture, artifact=artifact, labels=labels, input_size=input_size, format=format)
+    checker(
+        architecture=architecture, artifact=artifact, labels=labels, input_size=input_size, format=format, task=task
+    )
     digest = hashlib.sha256(artifact).hexdigest()
     spec = InspectionModel(
         name=name,
         version=version,
         format=format,
+        task=task,
         architecture=architecture,
         sha256=digest,
         labels=labels,

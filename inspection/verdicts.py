@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from inspection.constants import Verdict
 from inspection.models import InspectionModel
 
@@ -36,3 +38,45 @@ def judge_classification(spec: InspectionModel, probabilities: list[float]) -> J
     if best_label in spec.good_labels and probabilities[best] >= spec.threshold_for(best_label):
         return Judgement(Verdict.PASS, [])
     return Judgement(Verdict.REVIEW, [])
+
+
+# Regions smaller than this share of the model's input are noise, not defects.
+MIN_REGION_SHARE = 0.0005
+
+
+def judge_segmentation(spec: InspectionModel, probabilities: np.ndarray, image_size: tuple[int, int]) -> Judgement:
+    """Each connected region where a defect label wins and reaches its threshold is a defect,
+    with its box and area in pixels of the original image. Any defect fails the part."""
+    from scipy import ndimage
+
+    winners = probabilities.argmax(axis=0)
+    height, width = winners.shape
+    scale_x, scale_y = image_size[0] / width, image_size[1] / height
+    min_pixels = max(1, round(MIN_REGION_SHARE * width * height))
+    defects = []
+    for index, label in enumerate(spec.labels):
+        if label in spec.good_labels:
+            continue
+        mask = (winners == index) & (probabilities[index] >= spec.threshold_for(label))
+        regions, _ = ndimage.label(mask)
+        for region, box in enumerate(ndimage.find_objects(regions), start=1):
+            pixels = regions[box] == region
+            area = int(pixels.sum())
+            if area < min_pixels:
+                continue
+            rows, cols = box
+            defects.append(
+                FoundDefect(
+                    label=label,
+                    confidence=round(float(probabilities[index][box][pixels].mean()), 4),
+                    box=[
+                        round(cols.start * scale_x),
+                        round(rows.start * scale_y),
+                        round(cols.stop * scale_x),
+                        round(rows.stop * scale_y),
+                    ],
+                    area=round(area * scale_x * scale_y),
+                )
+            )
+    defects.sort(key=lambda defect: defect.confidence, reverse=True)
+    return Judgement(Verdict.FAIL if defects else Verdict.PASS, defects)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from django.utils import timezone
 
 from inspection import engine
-from inspection.constants import TERMINAL_STATUSES, ErrorCode
+from inspection.constants import TERMINAL_STATUSES, ErrorCode, TaskType
 from inspection.lifecycle import (
     inspection_claim,
     inspection_expire_if_due,
@@ -23,7 +23,7 @@ from inspection.lifecycle import (
     inspection_release,
 )
 from inspection.models import Inspection
-from inspection.verdicts import judge_classification
+from inspection.verdicts import judge_classification, judge_segmentation
 from results.services import inspection_record_result
 
 logger = logging.getLogger(__name__)
@@ -93,11 +93,16 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
     timings["preprocess_ms"] = _ms(start)
 
     start = time.perf_counter()
-    probabilities = engine.classify(loaded, tensor.unsqueeze(0))[0]
-    timings["model_ms"] = _ms(start)
-
-    start = time.perf_counter()
-    judgement = judge_classification(spec, probabilities)
+    if spec.task == TaskType.SEGMENTATION:
+        score_map = engine.segment(loaded, tensor.unsqueeze(0))[0]
+        timings["model_ms"] = _ms(start)
+        start = time.perf_counter()
+        judgement = judge_segmentation(spec, score_map, (inspection.width, inspection.height))
+    else:
+        probabilities = engine.classify(loaded, tensor.unsqueeze(0))[0]
+        timings["model_ms"] = _ms(start)
+        start = time.perf_counter()
+        judgement = judge_classification(spec, probabilities)
     timings["postprocess_ms"] = _ms(start)
 
     recorded = inspection_record_result(

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApiError
-from inspection.constants import ModelFormat
+from inspection.constants import ModelFormat, TaskType
 from inspection.registry import inspection_model_register, model_promote
 from lines.models import ProductionLine
 
@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True)
         parser.add_argument("--model-version", required=True)
         parser.add_argument("--format", choices=ModelFormat.values, default=ModelFormat.STATE_DICT)
+        parser.add_argument("--task", choices=TaskType.values, default=TaskType.CLASSIFICATION)
         parser.add_argument("--architecture", default="", help="torchvision model name (state dicts), e.g. resnet18")
         parser.add_argument("--labels", required=True, help="comma-separated, in output order")
         parser.add_argument("--good", required=True, help="comma-separated labels that mean a good part")
@@ -40,6 +41,7 @@ class Command(BaseCommand):
                 version=options["model_version"],
                 architecture=options["architecture"],
                 format=options["format"],
+                task=options["task"],
                 artifact=options["artifact"].read_bytes(),
                 labels=_split(options["labels"]),
                 good_labels=_split(options["good"]),
