@@ -65,3 +65,43 @@ def test_dashboard_shows_a_new_verdict_live(celery_worker_process, daphne_server
     assert browser.find_element(By.ID, "n-fail").text == "1"
     image = card.find_element(By.TAG_NAME, "img")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+
+
+def test_dashboard_draws_the_boxes_of_a_segmentation_models_defects(celery_worker_process, daphne_server, browser):
+    from inspection.registry import check_artifact, inspection_model_register
+    from tests.inspection.test_segmentation import LABELS, PaintedRegions, scripted
+
+    model = inspection_model_register(
+        name="seg-browser",
+        version="1",
+        architecture="",
+        artifact=scripted(PaintedRegions()),
+        labels=LABELS,
+        good_labels=["background"],
+        input_size=64,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        format="torchscript",
+        task="segmentation",
+        checker=check_artifact,
+    )
+    line = make_line(code="browser-seg", model=model)
+    _, key = make_station(line)
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+    browser.get(f"{daphne_server.url}/health")
+    browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+    browser.get(f"{daphne_server.url}/lines/browser-seg/")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+
+    status, body = upload(daphne_server.url, key, jpeg=jpeg_bytes(), serial="BROWSER-SEG")
+    assert status == 202, body
+    card = WebDriverWait(browser, 90).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, f'#feed .card[data-id="{body["id"]}"]')
+    )
+    boxes = card.find_elements(By.CSS_SELECTOR, ".box")
+    assert sorted(box.text for box in boxes) == ["scratch", "spot"]
+    scratch = next(box for box in boxes if box.text == "scratch")
+    # rows 10-19, columns 30-49 of 64: the box sits in the upper right part of the image
+    assert scratch.value_of_css_property("left").endswith("px") and scratch.size["width"] > scratch.size["height"]
+    browser.save_screenshot(str(daphne_server.log.parent / "dashboard-boxes.png"))
