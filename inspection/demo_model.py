@@ -12,6 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
+from inspection.engine import normalised_tensor
 from inspection.synthetic import DEMO_LABELS, make_parts
 
 ARCHITECTURE = "mobilenet_v3_small"
@@ -30,11 +31,7 @@ def _tensors(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     parts = make_parts(seed, count, size=(192, 160))
     mean = torch.tensor(MEAN).view(3, 1, 1)
     std = torch.tensor(STD).view(3, 1, 1)
-    images = []
-    for part in parts:
-        rgb = part.image.resize((INPUT_SIZE, INPUT_SIZE))
-        tensor = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(INPUT_SIZE, INPUT_SIZE, 3)
-        images.append((tensor.permute(2, 0, 1).float() / 255.0 - mean) / std)
+    images = [normalised_tensor(part.image, INPUT_SIZE, mean, std) for part in parts]
     labels = torch.tensor([DEMO_LABELS.index(part.label) for part in parts])
     return torch.stack(images), labels
 

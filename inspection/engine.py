@@ -16,9 +16,8 @@ import torchvision
 from django.conf import settings
 from PIL import Image
 
-from inspection.constants import ModelFormat
+from inspection.constants import ErrorCode, ModelFormat
 from inspection.models import InspectionModel
-from inspection.storage import read_image
 
 
 class ModelLoadError(Exception):
@@ -64,10 +63,12 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
         with spec.artifact.open("rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise ModelLoadError("model_load_failed", f"artifact {spec.artifact.name} cannot be read: {exc}") from exc
+        raise ModelLoadError(
+            ErrorCode.MODEL_LOAD_FAILED, f"artifact {spec.artifact.name} cannot be read: {exc}"
+        ) from exc
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
-        raise ModelLoadError("model_checksum_mismatch", f"artifact sha256 {digest} != recorded {spec.sha256}")
+        raise ModelLoadError(ErrorCode.MODEL_CHECKSUM_MISMATCH, f"artifact sha256 {digest} != recorded {spec.sha256}")
     try:
         if spec.format == ModelFormat.TORCHSCRIPT:
             module = torch.jit.load(io.BytesIO(data), map_location="cpu")
@@ -75,7 +76,7 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
             module = torchvision.models.get_model(spec.architecture, weights=None, num_classes=len(spec.labels))
             module.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     except Exception as exc:
-        raise ModelLoadError("model_load_failed", f"{spec} cannot be built from its artifact: {exc}") from exc
+        raise ModelLoadError(ErrorCode.MODEL_LOAD_FAILED, f"{spec} cannot be built from its artifact: {exc}") from exc
     device = inference_device()
     half = device.type == "cuda"
     module.eval().to(device)
@@ -97,18 +98,18 @@ def preprocess(data: bytes, model: LoadedModel) -> torch.Tensor:
     JPEGs are decoded with `draft()` straight to the nearest scale above the input size, which
     skips most of the decode work for a large camera image.
     """
-    size = model.input_size
     with Image.open(io.BytesIO(data)) as image:
         if image.format == "JPEG":
-            image.draft("RGB", (size, size))
-        rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            image.draft("RGB", (model.input_size, model.input_size))
+        return normalised_tensor(image, model.input_size, model.mean, model.std)
+
+
+def normalised_tensor(image: Image.Image, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """An image as a model input: RGB, resized to S x S, scaled to [0, 1] and normalised.
+    Training (inspection/demo_model.py) uses it too, so models see the same pixels in both."""
+    rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     tensor = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(size, size, 3)
-    tensor = tensor.permute(2, 0, 1).float().div_(255.0)
-    return (tensor - model.mean) / model.std
-
-
-def load_image(key: str) -> bytes:
-    return read_image(key)
+    return (tensor.permute(2, 0, 1).float().div_(255.0) - mean) / std
 
 
 def segment(model: LoadedModel, batch: torch.Tensor) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ from inspection.lifecycle import (
     inspection_release,
 )
 from inspection.models import Inspection
+from inspection.storage import read_image
 from inspection.verdicts import judge_classification, judge_segmentation
 from results.services import inspection_record_result
 
@@ -77,7 +78,7 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
 
     start = time.perf_counter()
     try:
-        data = engine.load_image(inspection.image_key)
+        data = read_image(inspection.image_key)
     except FileNotFoundError:
         inspection_fail(inspection_id=inspection_id, attempt=attempt, error_code=ErrorCode.IMAGE_MISSING_IN_STORAGE)
         return Outcome.FAILED

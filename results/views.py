@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from lines.models import ProductionLine
-from results.api.pagination import encode_cursor
+from results.api.pagination import cursor_after
 from results.live import inspection_json
 from results.selectors import recent_inspections
 
@@ -22,6 +22,6 @@ def line_dashboard(request: HttpRequest, line_code: str) -> HttpResponse:
     line = get_object_or_404(ProductionLine.objects.select_related("inspection_model"), code=line_code)
     rows = recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)
     # The feed resumes from here over REST after a reconnect (the live push is at most once).
-    cursor = encode_cursor(rows[-1].finished_at, rows[-1].id) if rows and rows[-1].finished_at else ""
+    cursor = cursor_after(rows, default="") or ""
     context = {"line": line, "recent": [inspection_json(row) for row in rows], "cursor": cursor}
     return render(request, "results/dashboard.html", context)

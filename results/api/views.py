@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from config.errors import ApiError
 from inspection.api.permissions import IsPlantUser
 from lines.models import ProductionLine
-from results.api.pagination import decode_cursor, encode_cursor
+from results.api.pagination import cursor_after, decode_cursor
 from results.api.serializers import InspectionSerializer
 from results.selectors import finished_inspections_after
 
@@ -38,7 +38,7 @@ class ResultListView(APIView):
             settled_before=timezone.now() - timedelta(seconds=SETTLE_SECONDS),
             limit=limit,
         )
-        next_cursor = encode_cursor(rows[-1].finished_at, rows[-1].id) if rows and rows[-1].finished_at else cursor
+        next_cursor = cursor_after(rows, default=cursor)
         return Response(
             {
                 "results": InspectionSerializer(rows, many=True).data,
