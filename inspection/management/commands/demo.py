@@ -186,7 +186,9 @@ class Command(BaseCommand):
     def _stop_children(self) -> None:
         for child in reversed(self.children):
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                # To the main process only: Celery's then stops warmly, letting its pool child
+                # finish the inspection in hand (a SIGTERM to the whole group would kill it).
+                child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for child in self.children:
             try:
