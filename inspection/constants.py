@@ -41,6 +41,7 @@ class ModelFormat(models.TextChoices):
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"  # one label per image
     SEGMENTATION = "segmentation", "Segmentation"  # a score map per label; defects by connected regions
+    DETECTION = "detection", "Detection"  # boxes with labels and scores; label 0 is the background
 
 
 class ErrorCode:

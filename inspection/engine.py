@@ -8,7 +8,9 @@ never at import time nor in a forking parent.
 import hashlib
 import io
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ import torchvision
 from django.conf import settings
 from PIL import Image
 
-from inspection.constants import ErrorCode, ModelFormat
+from inspection.constants import ErrorCode, ModelFormat, TaskType
 from inspection.models import InspectionModel
 
 
@@ -31,6 +33,8 @@ class ModelLoadError(Exception):
 @dataclass(frozen=True)
 class LoadedModel:
     module: torch.nn.Module
+    sha256: str
+    task: str
     device: torch.device
     input_size: int
     mean: torch.Tensor
@@ -38,8 +42,22 @@ class LoadedModel:
     half: bool
 
 
-_cache: dict[str, LoadedModel] = {}
+@dataclass(frozen=True)
+class Detections:
+    """A detection model's answer for one image, in the model's input pixels (S x S)."""
+
+    boxes: np.ndarray  # k x 4: x0, y0, x1, y1
+    labels: np.ndarray  # k label indices; 0 is the background class (torchvision's convention)
+    scores: np.ndarray  # k
+
+
+# Most recently used last. A batch holds its own reference to its model, so evicting an
+# entry never pulls a model from under a forward pass; a new version is loaded (in its own
+# lock) while the old one keeps serving, and the old one leaves only once it is the least
+# recently used of more than KENSA_MODEL_CACHE_SIZE.
+_cache: "OrderedDict[str, LoadedModel]" = OrderedDict()
 _cache_lock = threading.Lock()
+_load_locks: dict[str, threading.Lock] = {}
 
 
 def inference_device() -> torch.device:
@@ -50,11 +68,32 @@ def inference_device() -> torch.device:
 
 
 def load_model(spec: InspectionModel) -> LoadedModel:
-    """The model for `spec`, from this process's cache (keyed by the artifact's sha256)."""
+    """The model for `spec`, from this process's cache (keyed by the artifact's sha256).
+
+    Loading one version blocks only the threads that need that version: the others go on
+    with the models already cached."""
+    cached = _cached(spec.sha256)
+    if cached is not None:
+        return cached
     with _cache_lock:
-        cached = _cache.get(spec.sha256)
+        load_lock = _load_locks.setdefault(spec.sha256, threading.Lock())
+    with load_lock:
+        cached = _cached(spec.sha256)
         if cached is None:
-            cached = _cache[spec.sha256] = _load_uncached(spec)
+            cached = _load_uncached(spec)
+            with _cache_lock:
+                _cache[spec.sha256] = cached
+                while len(_cache) > settings.KENSA_MODEL_CACHE_SIZE:
+                    evicted, _ = _cache.popitem(last=False)
+                    _load_locks.pop(evicted, None)
+        return cached
+
+
+def _cached(sha256: str) -> LoadedModel | None:
+    with _cache_lock:
+        cached = _cache.get(sha256)
+        if cached is not None:
+            _cache.move_to_end(sha256)
         return cached
 
 
@@ -73,23 +112,38 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
         if spec.format == ModelFormat.TORCHSCRIPT:
             module = torch.jit.load(io.BytesIO(data), map_location="cpu")
         else:
-            module = torchvision.models.get_model(spec.architecture, weights=None, num_classes=len(spec.labels))
+            module = build_architecture(spec.architecture, len(spec.labels), spec.task)
             module.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
     except Exception as exc:
         raise ModelLoadError(ErrorCode.MODEL_LOAD_FAILED, f"{spec} cannot be built from its artifact: {exc}") from exc
     device = inference_device()
-    half = device.type == "cuda"
+    # Half precision and channels-last pay on a GPU only. Detection models stay in float32:
+    # their box decoding and non-maximum suppression lose boxes in half precision.
+    half = device.type == "cuda" and spec.task != TaskType.DETECTION
     module.eval().to(device)
     if half:
         module = module.half().to(memory_format=torch.channels_last)
+    mean, std = (spec.mean, spec.std) if spec.task != TaskType.DETECTION else ([0.0] * 3, [1.0] * 3)
     return LoadedModel(
         module=module,
+        sha256=spec.sha256,
+        task=spec.task,
         device=device,
         input_size=spec.input_size,
-        mean=torch.tensor(spec.mean).view(3, 1, 1),
-        std=torch.tensor(spec.std).view(3, 1, 1),
+        mean=torch.tensor(mean).view(3, 1, 1),
+        std=torch.tensor(std).view(3, 1, 1),
         half=half,
     )
+
+
+def build_architecture(architecture: str, outputs: int, task: str) -> torch.nn.Module:
+    """A torchvision architecture with random weights and `outputs` classes. Detection models
+    get no pretrained backbone either: weights come from the artifact alone.
+    (torchvision's detection models normalise their input themselves, so the engine feeds
+    them pixels in [0, 1].)"""
+    if task == TaskType.DETECTION:
+        return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
+    return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
 
 
 def preprocess(data: bytes, model: LoadedModel) -> torch.Tensor:
@@ -112,29 +166,39 @@ def normalised_tensor(image: Image.Image, size: int, mean: torch.Tensor, std: to
     return (tensor.permute(2, 0, 1).float().div_(255.0) - mean) / std
 
 
-def segment(model: LoadedModel, batch: torch.Tensor) -> list[np.ndarray]:
-    """Per-pixel class probabilities (labels x S x S) for a batch of preprocessed images.
-
-    torchvision's segmentation models return {"out": logits}; TorchScript ones may return
-    the logits themselves.
-    """
+def infer(model: LoadedModel, tensors: list[torch.Tensor]) -> list[Any]:
+    """One forward pass over preprocessed images, each answer as its task gives it:
+    classification a list of probabilities, segmentation a labels x S x S array of
+    probabilities, detection `Detections`."""
     with torch.inference_mode():
+        batch = torch.stack(tensors)
+        if model.device.type == "cuda":
+            batch = batch.pin_memory()
         inputs = batch.to(model.device, non_blocking=True)
         if model.half:
             inputs = inputs.half().contiguous(memory_format=torch.channels_last)
+        if model.task == TaskType.DETECTION:
+            return _detections(model.module(list(inputs)))
         output = model.module(inputs)
+        # torchvision's segmentation models return {"out": logits}; TorchScript ones may
+        # return the logits themselves.
         logits = output["out"] if isinstance(output, dict) else output
-        probabilities = torch.softmax(logits.float(), dim=1).cpu().numpy()
-    return list(probabilities)
-
-
-def classify(model: LoadedModel, batch: torch.Tensor) -> list[list[float]]:
-    """Class probabilities for a batch of preprocessed images."""
-    with torch.inference_mode():
-        inputs = batch.to(model.device, non_blocking=True)
-        if model.half:
-            inputs = inputs.half().contiguous(memory_format=torch.channels_last)
-        logits = model.module(inputs)
         probabilities = torch.softmax(logits.float(), dim=1).cpu()
+    if model.task == TaskType.SEGMENTATION:
+        return list(probabilities.numpy())
     rows: list[list[float]] = probabilities.tolist()
     return rows
+
+
+def _detections(output: Any) -> list[Detections]:
+    # A scripted torchvision detector returns (losses, detections) instead of detections.
+    if isinstance(output, tuple):
+        output = output[1]
+    return [
+        Detections(
+            boxes=found["boxes"].float().cpu().numpy().reshape(-1, 4),
+            labels=found["labels"].cpu().numpy(),
+            scores=found["scores"].float().cpu().numpy(),
+        )
+        for found in output
+    ]

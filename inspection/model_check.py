@@ -20,12 +20,11 @@ def check(
     task: str = "classification",
 ) -> Problem | None:
     import torch
-    import torchvision
 
     if format == "torchscript":
         return _check_torchscript(artifact, labels, input_size, task)
     try:
-        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(labels))
+        module = _build(architecture, len(labels), task)
     except ValueError:
         return "model_architecture_unknown", f"torchvision has no model named {architecture!r}."
     try:
@@ -34,13 +33,15 @@ def check(
         return "model_file_invalid", f"The file is not a PyTorch state dict: {exc}"
     if not _loads_into(module, state):
         outputs = _output_count(state)
-        if outputs is not None and outputs != len(labels):
-            fits_otherwise = torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
-            if _loads_into(fits_otherwise, state):
-                return (
-                    "model_label_mismatch",
-                    f"The model has {outputs} outputs but {len(labels)} labels were declared.",
-                )
+        if outputs is not None and outputs != len(labels) and _loads_into(_build(architecture, outputs, task), state):
+            return "model_label_mismatch", f"The model has {outputs} outputs but {len(labels)} labels were declared."
+        if _differs_in_shapes_only(module, state):
+            # Every layer is there, some heads are sized differently: the architecture is right
+            # and the number of classes is not (a detection head's size is classes x anchors).
+            return (
+                "model_label_mismatch",
+                f"The weights fit {architecture} but not its head for {len(labels)} labels.",
+            )
         return "model_architecture_mismatch", f"The weights do not fit {architecture}."
     return _check_outputs(module.eval(), labels, input_size, task)
 
@@ -55,14 +56,26 @@ def _check_torchscript(artifact: bytes, labels: list[str], input_size: int, task
     return _check_outputs(module.eval(), labels, input_size, task)
 
 
+def _build(architecture: str, outputs: int, task: str) -> object:
+    import torchvision
+
+    if task == "detection":
+        # No pretrained backbone either: the artifact is the only source of weights.
+        return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
+    return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
+
+
 def _check_outputs(module: object, labels: list[str], input_size: int, task: str) -> Problem | None:
     import torch
 
+    blank = torch.zeros(1, 3, input_size, input_size)
     try:
         with torch.inference_mode():
-            output = module(torch.zeros(1, 3, input_size, input_size))  # type: ignore[operator]
+            output = module(list(blank) if task == "detection" else blank)  # type: ignore[operator]
     except Exception as exc:
         return "model_forward_failed", f"The model fails on a blank {input_size}x{input_size} image: {exc}"
+    if task == "detection":
+        return _check_detections(output, labels)
     if task == "segmentation":
         # A score map per label at the input's size; torchvision's models wrap it in {"out": …}.
         output = output["out"] if isinstance(output, dict) else output
@@ -73,6 +86,34 @@ def _check_outputs(module: object, labels: list[str], input_size: int, task: str
         shape = tuple(output.shape)[1:] if isinstance(output, torch.Tensor) else type(output).__name__
         return "model_label_mismatch", f"The model gives {shape} outputs; {expected[1:]} were expected."
     return None
+
+
+def _check_detections(output: object, labels: list[str]) -> Problem | None:
+    """A detector answers a list with one {boxes, labels, scores} per image; a scripted
+    torchvision detector answers (losses, that list)."""
+    import torch
+
+    if isinstance(output, tuple) and len(output) == 2:
+        output = output[1]
+    if not (isinstance(output, list) and len(output) == 1 and isinstance(output[0], dict)):
+        return "model_label_mismatch", "A detection model must answer one {boxes, labels, scores} per image."
+    found = output[0]
+    if not all(isinstance(found.get(key), torch.Tensor) for key in ("boxes", "labels", "scores")):
+        return "model_label_mismatch", "A detection model must answer boxes, labels and scores."
+    if found["boxes"].ndim != 2 or found["boxes"].shape[-1] != 4:
+        return "model_label_mismatch", f"Boxes have shape {tuple(found['boxes'].shape)}; k x 4 was expected."
+    if found["labels"].numel() and int(found["labels"].max()) >= len(labels):
+        return "model_label_mismatch", f"The model answers label {int(found['labels'].max())}; {len(labels)} declared."
+    return None
+
+
+def _differs_in_shapes_only(module: object, state: object) -> bool:
+    if not isinstance(state, dict):
+        return False
+    expected = module.state_dict()  # type: ignore[attr-defined]
+    if set(expected) != set(state):
+        return False
+    return any(tuple(expected[key].shape) != tuple(getattr(state[key], "shape", ())) for key in expected)
 
 
 def check_into(results: "object", kwargs: dict[str, object]) -> None:

@@ -1,6 +1,7 @@
 """Turn a model's output into a verdict and defects, following the model's thresholds."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,5 +79,33 @@ def judge_segmentation(spec: InspectionModel, probabilities: np.ndarray, image_s
                     area=round(area * scale_x * scale_y),
                 )
             )
+    defects.sort(key=lambda defect: defect.confidence, reverse=True)
+    return Judgement(Verdict.FAIL if defects else Verdict.PASS, defects)
+
+
+def judge_detection(spec: InspectionModel, found: Any, image_size: tuple[int, int], input_size: int) -> Judgement:
+    """Each box of a defect label that reaches its threshold is a defect, with its box and
+    area in pixels of the original image (the model saw the image resized to S x S). Any
+    defect fails the part. `found` is the engine's Detections."""
+    scale_x, scale_y = image_size[0] / input_size, image_size[1] / input_size
+    defects = []
+    for box, index, score in zip(found.boxes, found.labels, found.scores, strict=True):
+        label = spec.labels[int(index)] if 0 <= int(index) < len(spec.labels) else None
+        if label is None or label in spec.good_labels or float(score) < spec.threshold_for(label):
+            continue
+        x0, y0, x1, y1 = (
+            round(float(box[0]) * scale_x),
+            round(float(box[1]) * scale_y),
+            round(float(box[2]) * scale_x),
+            round(float(box[3]) * scale_y),
+        )
+        defects.append(
+            FoundDefect(
+                label=label,
+                confidence=round(float(score), 4),
+                box=[x0, y0, x1, y1],
+                area=max(0, x1 - x0) * max(0, y1 - y0),
+            )
+        )
     defects.sort(key=lambda defect: defect.confidence, reverse=True)
     return Judgement(Verdict.FAIL if defects else Verdict.PASS, defects)

@@ -7,13 +7,18 @@ attempts are spent is failed as poison instead of claimed again.
 """
 
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Hashable
 from enum import StrEnum
+from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from inspection import engine
+from inspection.batching import Batcher, BatchResult
 from inspection.constants import TERMINAL_STATUSES, ErrorCode, TaskType
 from inspection.lifecycle import (
     inspection_claim,
@@ -24,7 +29,7 @@ from inspection.lifecycle import (
 )
 from inspection.models import Inspection
 from inspection.storage import read_image
-from inspection.verdicts import judge_classification, judge_segmentation
+from inspection.verdicts import judge_classification, judge_detection, judge_segmentation
 from results.services import inspection_record_result
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,34 @@ class Outcome(StrEnum):
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
+
+
+_batcher: Batcher | None = None
+_batcher_lock = threading.Lock()
+
+
+def _forward(loaded: engine.LoadedModel, tensor: Any) -> BatchResult:
+    """The model's answer for one preprocessed image, from a forward pass shared with the
+    other inspections this process has in hand for the same model (see batching.py)."""
+    global _batcher
+    if settings.KENSA_BATCH_SIZE == 1:
+        start = time.perf_counter()
+        [value] = engine.infer(loaded, [tensor])
+        return BatchResult(value, batch_size=1, waited_ms=0.0, run_ms=_ms(start))
+    with _batcher_lock:
+        if _batcher is None:
+            _batcher = Batcher(
+                _infer_group,
+                max_size=settings.KENSA_BATCH_SIZE,
+                max_wait_seconds=settings.KENSA_BATCH_WAIT_MS / 1000,
+                name="kensa-inference",
+            )
+    return _batcher.submit(loaded.sha256, (loaded, tensor)).result()
+
+
+def _infer_group(_sha256: Hashable, items: list[tuple[engine.LoadedModel, Any]]) -> list[Any]:
+    loaded = items[0][0]
+    return engine.infer(loaded, [tensor for _, tensor in items])
 
 
 def run_inspection(inspection_id: uuid.UUID) -> Outcome:
@@ -93,17 +126,19 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
         return Outcome.FAILED
     timings["preprocess_ms"] = _ms(start)
 
+    answer = _forward(loaded, tensor)
+    timings["batch_wait_ms"] = answer.waited_ms
+    timings["model_ms"] = answer.run_ms
+    timings["batch_size"] = answer.batch_size
+
     start = time.perf_counter()
+    size = (inspection.width, inspection.height)
     if spec.task == TaskType.SEGMENTATION:
-        score_map = engine.segment(loaded, tensor.unsqueeze(0))[0]
-        timings["model_ms"] = _ms(start)
-        start = time.perf_counter()
-        judgement = judge_segmentation(spec, score_map, (inspection.width, inspection.height))
+        judgement = judge_segmentation(spec, answer.value, size)
+    elif spec.task == TaskType.DETECTION:
+        judgement = judge_detection(spec, answer.value, size, loaded.input_size)
     else:
-        probabilities = engine.classify(loaded, tensor.unsqueeze(0))[0]
-        timings["model_ms"] = _ms(start)
-        start = time.perf_counter()
-        judgement = judge_classification(spec, probabilities)
+        judgement = judge_classification(spec, answer.value)
     timings["postprocess_ms"] = _ms(start)
 
     recorded = inspection_record_result(

@@ -108,9 +108,13 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> Pr
     return process
 
 
-def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Process:
+def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 8) -> Process:
+    """A worker as production runs it: one process, a thread per inspection in flight, one
+    batched forward pass at a time (inspection/batching.py)."""
     node = f"{name}-{os.getpid()}@%h"
-    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", ",".join(ALL_QUEUES), "-c", "1", "-n", node]
+    queues = ",".join(ALL_QUEUES)
+    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, "--pool", "threads", "-c", str(concurrency)]
+    command += ["-n", node]
     process = _spawn(name, [*command, "-l", "INFO"], env, log_dir)
     # Celery logs "<node> ready." once it consumes.
     _wait(process, lambda: " ready." in process.log.read_text(errors="replace"), "become ready", 90)

@@ -42,7 +42,15 @@ def test_good_part_passes_with_timings_and_model(django_capture_on_commit_callba
     assert inspection.attempts == 1
     assert inspection.started_at and inspection.finished_at
     assert inspection.finished_at >= inspection.started_at
-    assert set(inspection.timings) == {"queued_ms", "fetch_ms", "preprocess_ms", "model_ms", "postprocess_ms"}
+    assert set(inspection.timings) == {
+        "queued_ms",
+        "fetch_ms",
+        "preprocess_ms",
+        "batch_wait_ms",
+        "batch_size",
+        "model_ms",
+        "postprocess_ms",
+    }
 
 
 def test_defect_fails_the_part_and_is_recorded():
@@ -155,7 +163,7 @@ def test_an_error_after_the_claim_releases_it_and_a_poison_image_fails_after_its
     def crash(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(engine, "classify", crash)
+    monkeypatch.setattr(engine, "infer", crash)
     for attempt in range(1, limit + 1):
         with pytest.raises(RuntimeError):
             run_inspection(inspection.id)
