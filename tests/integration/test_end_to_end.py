@@ -2,6 +2,7 @@
 queue → a Celery worker process running torch → result in the database → WebSocket → MES API.
 No eager mode, no mocks."""
 
+import io
 import json
 import time
 import urllib.request
@@ -15,6 +16,7 @@ from websockets.sync.client import connect
 from inspection.constants import Status, Verdict
 from inspection.feeder import upload
 from inspection.models import Inspection
+from lines.models import ProductionLine as Line
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -91,3 +93,47 @@ def test_bad_upload_through_the_server_is_refused_with_its_code(daphne_server):
     assert status == 401
     assert body["error"]["code"] == "invalid_api_key"
     assert Inspection.objects.count() == 0
+
+
+@pytest.mark.parametrize("task", ["segmentation", "detection"])
+def test_segmentation_and_detection_lines_get_defect_boxes_from_a_real_worker(
+    task, celery_worker_process, daphne_server, tmp_path
+):
+    from django.core.management import call_command
+
+    from tests.inspection.test_detection import scripted_detector
+    from tests.inspection.test_segmentation import PaintedRegions, scripted
+
+    code = f"e2e-{task}"
+    make_line(code=code)
+    _, station_key = make_station(Line.objects.get(code=code))
+    artifact = tmp_path / f"{task}.pt"
+    artifact.write_bytes(scripted(PaintedRegions()) if task == "segmentation" else scripted_detector())
+    call_command(
+        "register_model",
+        str(artifact),
+        "--format=torchscript",
+        f"--task={task}",
+        f"--name={task}-model",
+        "--model-version=1",
+        "--labels=background,scratch,spot",
+        "--good=background",
+        "--input-size=64",
+        f"--line={code}",
+        "--promote",
+        stdout=io.StringIO(),
+    )
+    status, accepted = upload(daphne_server.url, station_key, jpeg=jpeg_bytes(size=(640, 512)), serial=f"{task}-1")
+    assert status == 202, accepted
+    deadline = time.monotonic() + 90
+    inspection = Inspection.objects.get(id=accepted["id"])
+    while inspection.status not in (Status.DONE, Status.FAILED) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        inspection.refresh_from_db()
+    assert (inspection.status, inspection.verdict) == (Status.DONE, Verdict.FAIL)
+    boxes = {defect.label: defect.box for defect in inspection.defects.all()}
+    # 640 x 512 seen at 64 x 64: 10 x 8 image pixels per model pixel.
+    expected = {"scratch": [300, 80, 500, 160], "spot": [80, 320, 120, 352]}
+    if task == "detection":
+        expected = {"scratch": [80, 32, 240, 96]}  # the spot's 0.3 is under its threshold
+    assert boxes == expected

@@ -1,0 +1,110 @@
+"""The batcher: flushes when full and when its oldest item has waited long enough, groups by
+key, and hands each waiting thread its own answer or its group's error."""
+
+import threading
+import time
+
+import pytest
+
+from inspection.batching import Batcher
+
+
+class Recorder:
+    """A run_group that remembers each call and answers item * 10."""
+
+    def __init__(self, delay: float = 0.0):
+        self.calls: list[tuple[object, list[int]]] = []
+        self.delay = delay
+
+    def __call__(self, key, items):
+        self.calls.append((key, list(items)))
+        time.sleep(self.delay)
+        return [item * 10 for item in items]
+
+
+def test_a_full_batch_runs_at_once_without_waiting_out_the_time_limit():
+    run = Recorder()
+    batcher = Batcher(run, max_size=4, max_wait_seconds=30)
+    started = time.monotonic()
+    futures = [batcher.submit("model-a", n) for n in range(4)]
+    answers = [future.result(timeout=5) for future in futures]
+    assert time.monotonic() - started < 5  # far below the 30 s wait
+    assert [answer.value for answer in answers] == [0, 10, 20, 30]
+    assert run.calls == [("model-a", [0, 1, 2, 3])]
+    assert {answer.batch_size for answer in answers} == {4}
+    batcher.close()
+
+
+def test_a_partial_batch_runs_when_its_oldest_item_has_waited_the_limit():
+    run = Recorder()
+    batcher = Batcher(run, max_size=64, max_wait_seconds=0.2)
+    started = time.monotonic()
+    futures = [batcher.submit("model-a", n) for n in range(3)]
+    answers = [future.result(timeout=5) for future in futures]
+    elapsed = time.monotonic() - started
+    assert 0.2 <= elapsed < 2
+    assert run.calls == [("model-a", [0, 1, 2])]
+    assert answers[0].waited_ms >= 200
+
+
+def test_more_than_a_batch_is_split_into_batches_of_the_maximum_size():
+    run = Recorder(delay=0.05)
+    batcher = Batcher(run, max_size=3, max_wait_seconds=0.05)
+    futures = [batcher.submit("m", n) for n in range(7)]
+    assert [future.result(timeout=5).value for future in futures] == [n * 10 for n in range(7)]
+    sizes = [len(items) for _, items in run.calls]
+    assert sum(sizes) == 7 and max(sizes) == 3
+
+
+def test_items_of_different_models_go_to_separate_calls_in_one_batch():
+    run = Recorder()
+    batcher = Batcher(run, max_size=4, max_wait_seconds=5)
+    futures = [batcher.submit(key, n) for n, key in enumerate(["old", "new", "old", "new"])]
+    assert [future.result(timeout=5).value for future in futures] == [0, 10, 20, 30]
+    assert sorted(run.calls) == [("new", [1, 3]), ("old", [0, 2])]
+    assert all(future.result().batch_size == 2 for future in futures)
+
+
+def test_an_error_reaches_the_threads_of_its_group_only():
+    def run(key, items):
+        if key == "broken":
+            raise RuntimeError("forward pass failed")
+        return items
+
+    batcher = Batcher(run, max_size=2, max_wait_seconds=5)
+    good, bad = batcher.submit("fine", 1), batcher.submit("broken", 2)
+    assert good.result(timeout=5).value == 1
+    with pytest.raises(RuntimeError, match="forward pass failed"):
+        bad.result(timeout=5)
+    # The batcher's thread survives a failed group.
+    assert batcher.submit("fine", 3).result(timeout=5).value == 3
+
+
+def test_threads_submitting_together_share_forward_passes():
+    run = Recorder(delay=0.02)
+    batcher = Batcher(run, max_size=8, max_wait_seconds=0.05)
+    answers: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n):
+        value = batcher.submit("m", n).result(timeout=10).value
+        with lock:
+            answers.append(value)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [n * 10 for n in range(32)]
+    assert len(run.calls) < 32 / 2  # most calls took several items
+
+
+def test_close_runs_what_is_pending_and_refuses_more():
+    run = Recorder()
+    batcher = Batcher(run, max_size=100, max_wait_seconds=60)
+    future = batcher.submit("m", 5)
+    batcher.close()
+    assert future.result(timeout=1).value == 50
+    with pytest.raises(RuntimeError):
+        batcher.submit("m", 6)
