@@ -55,11 +55,13 @@ def inspection_fail_if_out_of_attempts(*, inspection_id: uuid.UUID) -> bool:
 
 def inspection_claim(*, inspection_id: uuid.UUID) -> int | None:
     """Claim the inspection for this worker and return the attempt number, or None if it is
-    finished or owned by a live worker. The attempt number is the claim's token: results are
-    written only while it is still the row's current attempt."""
+    finished, owned by a live worker, past its deadline or out of attempts (the caller then
+    expires or fails it). The attempt number is the claim's token: results are written only
+    while it is still the row's current attempt."""
     now = timezone.now()
     with transaction.atomic():
-        claimed = _claimable(inspection_id).update(status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        claimable = _claimable(inspection_id).filter(deadline_at__gte=now, attempts__lt=F("attempt_limit"))
+        claimed = claimable.update(status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
         if not claimed:
             return None
         attempt: int = Inspection.objects.values_list("attempts", flat=True).get(id=inspection_id)

@@ -78,12 +78,13 @@ def run_inspection(inspection_id: uuid.UUID) -> Outcome:
     inspection = Inspection.objects.select_related("line__inspection_model").filter(id=inspection_id).first()
     if inspection is None or inspection.status in TERMINAL_STATUSES:
         return Outcome.SKIPPED
-    if inspection_expire_if_due(inspection_id=inspection_id):
-        return Outcome.EXPIRED
-    if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
-        return Outcome.FAILED
     attempt = inspection_claim(inspection_id=inspection_id)
     if attempt is None:
+        # Not claimable: finished or owned by another worker, or due to end here.
+        if inspection_expire_if_due(inspection_id=inspection_id):
+            return Outcome.EXPIRED
+        if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
+            return Outcome.FAILED
         return Outcome.SKIPPED
     try:
         return _run_claimed(inspection, attempt)

@@ -31,6 +31,10 @@ def test_compose_runs_the_documented_entry_points():
     worker = services["worker"]["command"]
     assert worker[:4] == ["celery", "-A", "config", "worker"]
     assert tuple(worker[worker.index("-Q") + 1].split(",")) == ALL_QUEUES
+    # The batcher gathers inspections across the threads of one process (inspection/batching.py).
+    assert worker[worker.index("--pool") + 1] == "threads"
+    batch_size = int(services["worker"]["environment"]["KENSA_BATCH_SIZE"])
+    assert int(worker[worker.index("--concurrency") + 1]) >= 2 * batch_size
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     for name in ("web", "worker", "beat"):
         assert services[name]["environment"]["KENSA_DATA_DIR"] == "/data"

@@ -1,0 +1,210 @@
+"""Inference benchmark: how close the worker comes to the bare model, in one run, on the same
+images (1280 x 1024 camera JPEGs of synthetic parts) and the demo classification model.
+
+    .venv/bin/python bench/inference.py --images 400
+
+(a) bare: preprocess (decode, resize, normalise) and forward pass in a tight loop, no queue,
+    storage or database, at the best of several batch sizes;
+(b) single: a real worker process taking one image per task and per forward pass
+    (KENSA_BATCH_SIZE=1, one thread);
+(c) batched: a real worker process as production runs it (threads pool, KENSA_BATCH_SIZE
+    and KENSA_BATCH_WAIT_MS): storage fetch, decode, preprocess, forward, postprocess,
+    database write and live push, for every image.
+(b) and (c) time the drain of --images inspections queued at once, from the commit that
+queues them to the last result written.
+
+Needs PostgreSQL and Redis on localhost; creates and drops its own database.
+Ends with: RESULT bare=<img/s> single=<img/s> batched=<img/s> c/a=<x> c/b=<y>
+"""
+
+import argparse
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+DATABASE = "kensa_bench_inference"
+BARE_BATCH_SIZES = (1, 8, 16, 32)
+
+
+def camera_jpegs(count: int) -> list[bytes]:
+    """Camera-sized part photos with sensor noise, as a line camera sends them (~150 KB)."""
+    import numpy as np
+    from PIL import Image
+
+    from inspection.synthetic import make_part
+
+    rng = random.Random(11)
+    noise = np.random.default_rng(11)
+    images = []
+    for _ in range(count):
+        part = make_part(rng, size=(1280, 1024))
+        pixels = np.asarray(part.image, dtype=np.int16) + noise.normal(0, 6, (1024, 1280, 3))
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=60)
+        images.append(buffer.getvalue())
+    return images
+
+
+def recreate_database(admin_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        if not drop_only:
+            connection.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def bare(spec, images: list[bytes], count: int) -> tuple[float, int]:
+    """Images/s of preprocess + forward alone, at the best batch size, and that size."""
+    from inspection import engine
+
+    loaded = engine.load_model(spec)
+    engine.infer(loaded, [engine.preprocess(images[0], loaded)] * 8)  # warm-up
+    best = (0.0, 0)
+    for batch_size in BARE_BATCH_SIZES:
+        done = 0
+        started = time.perf_counter()
+        while done < count:
+            batch = [engine.preprocess(images[(done + i) % len(images)], loaded) for i in range(batch_size)]
+            engine.infer(loaded, batch)
+            done += batch_size
+        rate = done / (time.perf_counter() - started)
+        print(f"  bare, batch {batch_size:>2}: {rate:7.1f} img/s")
+        best = max(best, (rate, batch_size))
+    return best
+
+
+def start_worker(env: dict[str, str], *, batch_size: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "celery"), "-A", "config", "worker", "--pool", "threads", "-c", str(threads)]
+    command += ["-Q", "inspect.critical,inspect.high,inspect.normal,inspect.low,default", "-l", "WARNING"]
+    command += ["-n", f"bench-{batch_size}@%h"]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            command, env={**env, "KENSA_BATCH_SIZE": str(batch_size)}, cwd=ROOT, stdout=output, stderr=output
+        )
+
+
+def drain(station, images: list[bytes], count: int, timeout: float) -> float:
+    """Queue `count` inspections in one commit; seconds until the last one is finished."""
+    from django.db import transaction
+    from django.db.models import Max
+
+    from inspection.constants import Status
+    from inspection.models import Inspection
+    from inspection.services import Upload, inspection_create
+
+    with transaction.atomic():  # messages go out at commit, all together
+        batch = []
+        for n in range(count):
+            data = images[n % len(images)]
+            upload = Upload(io.BytesIO(data), len(data), f"BENCH-{n}", None)
+            batch.append(inspection_create(station=station, upload=upload).inspection.id)
+    # The clock starts at the commit: storing the images and inserting the rows is ingest's
+    # cost, measured by bench/ingest.py, not the worker's.
+    committed = time.time()
+    rows = Inspection.objects.filter(id__in=batch)
+    deadline = time.monotonic() + timeout
+    while rows.exclude(status__in=[Status.DONE, Status.FAILED, Status.EXPIRED]).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not finish {count} inspections in {timeout} s")
+        time.sleep(0.1)
+    failed = rows.exclude(status=Status.DONE).count()
+    if failed:
+        raise RuntimeError(f"{failed} inspections did not finish as done")
+    last = rows.aggregate(last=Max("finished_at"))["last"]
+    return last.timestamp() - committed
+
+
+def worker_rate(env, station, images, count: int, *, batch_size: int, threads: int, log: Path) -> float:
+    worker = start_worker(env, batch_size=batch_size, threads=threads, log=log)
+    try:
+        drain(station, images, 2 * threads, timeout=180)  # warm-up: torch imported, model loaded
+        seconds = drain(station, images, count, timeout=900)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=400, help="inspections per measured worker run")
+    parser.add_argument("--batch-size", type=int, default=16, help="the batched worker's KENSA_BATCH_SIZE")
+    parser.add_argument("--threads", type=int, default=32, help="the batched worker's threads")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-inference-"))
+    recreate_database(f"{args.postgres}/postgres")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{args.postgres}/{DATABASE}",
+        "REDIS_URL": args.redis_url,
+        "KENSA_DATA_DIR": str(workdir / "data"),
+        "SECRET_KEY": "kensa-bench-only",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from lines.models import ProductionLine
+    from lines.services import station_create
+
+    try:
+        subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
+        line = ProductionLine.objects.create(code="bench", name="Bench line", queue_limit=10**9, deadline_seconds=3600)
+        call_command("build_demo_model", line="bench", stdout=io.StringIO())
+        line.refresh_from_db()
+        station, _ = station_create(line=line, code="cam-1")
+        spec = line.inspection_model
+        images = camera_jpegs(16)
+        print(f"Model {spec} ({spec.architecture}, {spec.input_size} px); {len(images)} JPEGs of 1280 x 1024")
+
+        rate_a, best_batch = bare(spec, images, args.images)
+        log = workdir / "workers.log"
+        rate_b = worker_rate(env, station, images, args.images, batch_size=1, threads=1, log=log)
+        print(f"  single worker path: {rate_b:7.1f} img/s")
+        rate_c = worker_rate(
+            env, station, images, args.images, batch_size=args.batch_size, threads=args.threads, log=log
+        )
+        print(f"  batched worker path (batch {args.batch_size}, {args.threads} threads): {rate_c:7.1f} img/s")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        recreate_database(f"{args.postgres}/postgres", drop_only=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print("| path | images/s |")
+    print("| --- | --- |")
+    print(f"| (a) bare: preprocess + forward, batch {best_batch} | {rate_a:.1f} |")
+    print(f"| (b) worker, one image per task | {rate_b:.1f} |")
+    print(f"| (c) worker, batched, end to end | {rate_c:.1f} |")
+    print(
+        f"RESULT bare={rate_a:.1f} single={rate_b:.1f} batched={rate_c:.1f} "
+        f"c/a={rate_c / rate_a:.2f} c/b={rate_c / rate_b:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
