@@ -7,7 +7,8 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from config.errors import ApiError
-from lines.models import Station, hash_station_key
+from lines.models import Station
+from lines.selectors import station_by_key
 
 
 class MissingStationKey(exceptions.NotAuthenticated):
@@ -47,7 +48,7 @@ class StationKeyAuthentication(BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise InvalidStationKey() from None
-        station = Station.objects.select_related("line").filter(key_hash=hash_station_key(key)).first()
+        station = station_by_key(key)
         if station is None:
             raise InvalidStationKey()
         if not station.active:
