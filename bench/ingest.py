@@ -10,6 +10,7 @@ Ends with: RESULT kensa_rps=<x> baseline_rps=<y> ratio=<x/y> kensa_p99_ms=<z>
 """
 
 import argparse
+import dataclasses
 import io
 import os
 import random
@@ -49,7 +50,7 @@ def jpeg_of_about(target: int) -> bytes:
     # Sensor noise, as real camera images have: without it the smooth synthetic surface
     # compresses far below the size a line camera sends.
     pixels = np.asarray(part.image, dtype=np.int16) + np.random.default_rng(7).normal(0, 6, (1024, 1280, 3))
-    part = type(part)(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), part.label, part.surface)
+    part = dataclasses.replace(part, image=Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)))
     low, high = 10, 100
     best = b""
     while low <= high:
