@@ -13,6 +13,7 @@ from config.errors import ApiError
 from inspection.constants import ModelAction, ModelStage, Verdict
 from inspection.models import InspectionModel, ModelEvent
 from inspection.registry import check_artifact_isolated, model_promote, model_rollback
+from inspection.synthetic import DEMO_LABELS
 from inspection.worker import run_inspection
 from tests.factories import _artifact_always, make_line, make_model
 from tests.inspection.test_worker import accept
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 def isolated_code(artifact: bytes, **overrides) -> str:
-    fields = {"architecture": "mobilenet_v3_small", "artifact": artifact, "labels": ["good", "scratch", "spot"]}
+    fields = {"architecture": "mobilenet_v3_small", "artifact": artifact, "labels": DEMO_LABELS}
     with pytest.raises(ApiError) as refused:
         check_artifact_isolated(**{"input_size": 64, **fields, **overrides})
     return refused.value.error_code
@@ -31,7 +32,7 @@ def test_the_isolated_check_accepts_a_good_artifact_and_names_what_is_wrong_with
     check_artifact_isolated(
         architecture="mobilenet_v3_small",
         artifact=_artifact_always("good"),
-        labels=["good", "scratch", "spot"],
+        labels=DEMO_LABELS,
         input_size=64,
     )
     assert isolated_code(b"GIF89a not a model") == "model_file_invalid"
@@ -186,6 +187,6 @@ def test_a_torchscript_model_is_checked_apart_registered_and_serves(tmp_path):
 
 
 def test_torchscript_with_the_wrong_number_of_outputs_is_refused():
-    code = isolated_code(_torchscript_always(0, outputs=5), format="torchscript", architecture="")
+    code = isolated_code(_torchscript_always(0, outputs=len(DEMO_LABELS) + 1), format="torchscript", architecture="")
     assert code == "model_label_mismatch"
     assert isolated_code(b"PK\x03\x04 not an archive", format="torchscript", architecture="") == "model_file_invalid"

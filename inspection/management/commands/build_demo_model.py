@@ -1,47 +1,116 @@
+"""Train the demo models on synthetic parts and register them: a classifier and a segmentation
+model, each with its held-out scores printed, each promoted on a line when one is named."""
+
+import time
 from argparse import ArgumentParser
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from inspection.constants import ModelStage
+from inspection.constants import ModelFormat, TaskType
+from inspection.demo_metrics import format_scores
 from inspection.models import InspectionModel
 from inspection.registry import check_artifact, inspection_model_register, model_promote
 from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
 from lines.models import ProductionLine
 
-MODEL_NAME = "demo-surface"
+if TYPE_CHECKING:
+    from inspection.demo_model import TrainedModel
+
+CLASSIFIER_NAME = "demo-surface"
+SEGMENTER_NAME = "demo-surface-seg"
 
 
 class Command(BaseCommand):
-    help = "Train the demo classifier on synthetic parts (seeded, CPU, about a minute) and register it."
+    help = (
+        "Train the demo models on synthetic parts (seeded, on the CPU: the classifier in about a minute "
+        "and a half, the segmentation model in about three), print their held-out scores and register them."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--line", help="make it the model of this line")
+        parser.add_argument("--task", choices=["classification", "segmentation", "all"], default="all")
+        parser.add_argument("--line", help="make the classifier the model of this line")
+        parser.add_argument("--segmentation-line", help="make the segmentation model the model of this line")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from inspection import demo_model
+        # torch only now: the demo's other steps and `manage.py help` should not wait for it.
+        from inspection import demo_model, demo_segmentation
 
-        version = f"1.0-seed{options['seed']}"
-        spec = InspectionModel.objects.filter(name=MODEL_NAME, version=version).first()
-        if spec is None:
-            self.stdout.write(f"Training {demo_model.ARCHITECTURE} on synthetic parts (seed {options['seed']})…")
-            trained = demo_model.train_demo_classifier(seed=options["seed"])
-            self.stdout.write(f"Held-out accuracy: {trained.accuracy:.3f}")
-            spec = inspection_model_register(
-                name=MODEL_NAME,
-                version=version,
+        seed = options["seed"]
+        if options["task"] in ("classification", "all"):
+            self._provide(
+                name=CLASSIFIER_NAME,
+                version=demo_model.model_version(seed),
+                line=_line(options["line"]),
+                train=lambda: demo_model.train_demo_classifier(seed=seed),
                 architecture=demo_model.ARCHITECTURE,
+                input_size=demo_model.INPUT_SIZE,
+                task=TaskType.CLASSIFICATION,
+                format=ModelFormat.STATE_DICT,
+                default_threshold=0.6,
+            )
+        if options["task"] in ("segmentation", "all"):
+            self._provide(
+                name=SEGMENTER_NAME,
+                version=demo_segmentation.model_version(seed),
+                line=_line(options["segmentation_line"]),
+                train=lambda: demo_segmentation.train_demo_segmenter(seed=seed),
+                architecture=demo_segmentation.ARCHITECTURE,
+                input_size=demo_segmentation.INPUT_SIZE,
+                task=TaskType.SEGMENTATION,
+                format=ModelFormat.TORCHSCRIPT,
+                thresholds=demo_segmentation.THRESHOLDS,
+                default_threshold=demo_segmentation.THRESHOLD,
+            )
+
+    def _provide(
+        self,
+        *,
+        name: str,
+        version: str,
+        line: ProductionLine | None,
+        train: Callable[[], "TrainedModel"],
+        **registration: Any,
+    ) -> None:
+        """Train and register `name@version` unless it exists, then put it into production on
+        `line` when it is new or the line has no model (a line's later choice is kept)."""
+        from inspection.demo_model import MEAN, STD
+
+        spec = InspectionModel.objects.filter(name=name, version=version).first()
+        is_new = spec is None
+        if spec is None:
+            self.stdout.write(f"Training {name}@{version} ({registration['architecture']}) on synthetic parts…")
+            start = time.monotonic()
+            trained = train()
+            self.stdout.write(f"Trained in {time.monotonic() - start:.0f} s. Scores on the held-out split:")
+            self.stdout.write(format_scores(trained.scores))
+            spec = inspection_model_register(
+                name=name,
+                version=version,
                 artifact=trained.artifact,
                 labels=DEMO_LABELS,
                 good_labels=DEMO_GOOD_LABELS,
-                input_size=demo_model.INPUT_SIZE,
-                mean=demo_model.MEAN,
-                std=demo_model.STD,
-                default_threshold=0.6,
-                line=ProductionLine.objects.filter(code=options["line"]).first() if options["line"] else None,
+                mean=MEAN,
+                std=STD,
+                line=line,
                 checker=check_artifact,  # trained just now by this process
+                **registration,
             )
-        if spec.line is not None and spec.stage != ModelStage.PRODUCTION:
+        elif line is not None and spec.line_id != line.id:
+            registered_for = f"line {spec.line.code}" if spec.line else "no line"
+            raise CommandError(f"{spec} is registered for {registered_for}, not for line {line.code}.")
+        if line is not None and (is_new or line.inspection_model_id is None):
             model_promote(model=spec, by="manage.py build_demo_model")
-        self.stdout.write(f"Model {spec} sha256 {spec.sha256}")
+            self.stdout.write(f"{spec} now serves line {line.code}.")
+        self.stdout.write(f"Model {spec} ({spec.task}) sha256 {spec.sha256}")
+
+
+def _line(code: str | None) -> ProductionLine | None:
+    if code is None:
+        return None
+    line = ProductionLine.objects.filter(code=code).first()
+    if line is None:
+        raise CommandError(f"No line {code!r}.")
+    return line

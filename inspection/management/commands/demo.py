@@ -1,5 +1,6 @@
-"""Bring the whole demo up: Redis if none answers, migrations, a demo line with its model and
-station, then daphne, a Celery worker, beat and a feeder; stop them all on Ctrl-C."""
+"""Bring the whole demo up: Redis if none answers, migrations, two demo lines (one judged by a
+classifier, one by a segmentation model that boxes its defects), each with its model and
+station, then daphne, a Celery worker, beat and a feeder per line; stop them all on Ctrl-C."""
 
 import os
 import random
@@ -27,18 +28,19 @@ from lines.models import Station
 from lines.services import line_get_or_create, station_create, station_rotate_key
 
 DEMO_LINE = "demo"
+DEMO_SEGMENTATION_LINE = "demo-seg"
 DEMO_STATION = "cam-1"
 ADMIN_USER = "admin"
 
 
 class Command(BaseCommand):
-    help = "Run the demo: a line inspected live, with dashboard, admin and a feeding camera."
+    help = "Run the demo: two lines inspected live, with dashboards, admin and a feeding camera on each."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between the feeder's uploads")
-        parser.add_argument("--no-feeder", action="store_true")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between each feeder's uploads")
+        parser.add_argument("--no-feeder", action="store_true", help="start no feeders")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
@@ -48,17 +50,28 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             password = self._admin_password()
-            key = self._demo_line_and_station()
+            keys = self._demo_lines_and_stations()
             self._start_services(options["host"], options["port"])
             base_url = f"http://{options['host']}:{options['port']}"
             self._wait_for_http(options["host"], options["port"])
             if not options["no_feeder"]:
-                self._spawn(
-                    "feeder",
-                    [sys.executable, "manage.py", "feed", "--url", base_url, "--interval", str(options["interval"])],
-                    extra_env={"KENSA_STATION_KEY": key},
-                )
-            self._print_welcome(base_url, password, key)
+                for seed, key in enumerate(keys.values(), start=1):  # a seed each: the lines see other parts
+                    self._spawn(
+                        "feeder",
+                        [
+                            sys.executable,
+                            "manage.py",
+                            "feed",
+                            "--url",
+                            base_url,
+                            "--interval",
+                            str(options["interval"]),
+                            "--seed",
+                            str(seed),
+                        ],
+                        extra_env={"KENSA_STATION_KEY": key},
+                    )
+            self._print_welcome(base_url, password, keys[DEMO_LINE])
             while all(child.poll() is None for child in self.children):
                 time.sleep(0.5)
             raise CommandError("A demo process stopped unexpectedly; see its output above.")
@@ -112,18 +125,30 @@ class Command(BaseCommand):
         user.save()
         return password
 
-    def _demo_line_and_station(self) -> str:
-        line = line_get_or_create(code=DEMO_LINE, name="Demo line (synthetic parts)", priority=Priority.HIGH)
-        if line.inspection_model_id is None:
-            call_command("build_demo_model", line=DEMO_LINE, stdout=self.stdout)
-        station = Station.objects.filter(line=line, code=DEMO_STATION).first()
-        if station is None:
-            _, key = station_create(line=line, code=DEMO_STATION, name="Demo camera")
-        else:
-            key = station_rotate_key(station=station)
+    def _demo_lines_and_stations(self) -> dict[str, str]:
+        """Both demo lines with their models and stations; each station's new key by line code.
+
+        The models are trained on the first run, and again only when their recipe changes
+        (build_demo_model registers a model version once)."""
+        lines = [
+            line_get_or_create(code=DEMO_LINE, name="Demo line (synthetic parts, classifier)", priority=Priority.HIGH),
+            line_get_or_create(
+                code=DEMO_SEGMENTATION_LINE,
+                name="Demo line (synthetic parts, segmentation: defects boxed)",
+                priority=Priority.HIGH,
+            ),
+        ]
+        call_command("build_demo_model", line=DEMO_LINE, segmentation_line=DEMO_SEGMENTATION_LINE, stdout=self.stdout)
+        keys = {}
+        for line in lines:
+            station = Station.objects.filter(line=line, code=DEMO_STATION).first()
+            if station is None:
+                _, keys[line.code] = station_create(line=line, code=DEMO_STATION, name="Demo camera")
+            else:
+                keys[line.code] = station_rotate_key(station=station)
         sample = settings.KENSA_DATA_DIR / "sample.jpg"
         sample.write_bytes(make_part(random.Random(42), label="scratch", size=(640, 512)).jpeg())
-        return key
+        return keys
 
     def _start_services(self, host: str, port: int) -> None:
         bin_dir = Path(sys.executable).parent
@@ -168,9 +193,10 @@ class Command(BaseCommand):
                 [
                     "",
                     "Kensa demo is running. Press Ctrl-C to stop everything.",
-                    f"  Dashboard:  {base_url}/lines/{DEMO_LINE}/",
+                    f"  Dashboards: {base_url}/lines/{DEMO_LINE}/  (classifier: a verdict per part)",
+                    f"              {base_url}/lines/{DEMO_SEGMENTATION_LINE}/  (segmentation: defects boxed)",
                     f"  Admin:      {base_url}/admin/   user {ADMIN_USER}   password {password}",
-                    "  Upload an image as the demo station:",
+                    f"  Upload an image as the station of line {DEMO_LINE}:",
                     f'    curl -H "Authorization: Bearer {key}" -F image=@{sample} -F serial=MANUAL-1 '
                     f"{base_url}/api/v1/inspections/",
                     "",
