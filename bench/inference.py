@@ -172,7 +172,7 @@ def main() -> None:
 
         redis.Redis.from_url(args.redis_url).flushdb()
         line = ProductionLine.objects.create(code="bench", name="Bench line", queue_limit=10**9, deadline_seconds=3600)
-        call_command("build_demo_model", line="bench", stdout=io.StringIO())
+        call_command("build_demo_model", task="classification", line="bench", stdout=io.StringIO())
         line.refresh_from_db()
         station, _ = station_create(line=line, code="cam-1")
         spec = line.inspection_model

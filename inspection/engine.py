@@ -137,11 +137,11 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
 
 
 def build_architecture(architecture: str, outputs: int, task: str) -> torch.nn.Module:
-    """A torchvision architecture with random weights and `outputs` classes. Detection models
-    get no pretrained backbone either: weights come from the artifact alone.
-    (torchvision's detection models normalise their input themselves, so the engine feeds
-    them pixels in [0, 1].)"""
-    if task == TaskType.DETECTION:
+    """A torchvision architecture with random weights and `outputs` classes. Segmentation and
+    detection models get no pretrained backbone either (torchvision would download one):
+    weights come from the artifact alone. (torchvision's detection models normalise their
+    input themselves, so the engine feeds them pixels in [0, 1].)"""
+    if task != TaskType.CLASSIFICATION:
         return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
     return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
 

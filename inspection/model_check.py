@@ -59,8 +59,9 @@ def _check_torchscript(artifact: bytes, labels: list[str], input_size: int, task
 def _build(architecture: str, outputs: int, task: str) -> object:
     import torchvision
 
-    if task == "detection":
-        # No pretrained backbone either: the artifact is the only source of weights.
+    if task != "classification":
+        # No pretrained backbone either (torchvision would download one): the artifact is the
+        # only source of weights.
         return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
     return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
 

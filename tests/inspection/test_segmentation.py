@@ -6,6 +6,7 @@ import io
 import numpy as np
 import pytest
 import torch
+import torchvision
 from django.core.management import call_command
 
 from inspection import engine
@@ -97,3 +98,21 @@ def test_regions_below_their_threshold_or_too_small_are_not_defects():
 def test_two_separate_regions_of_one_label_are_two_defects():
     scores = _scores((2, slice(0, 10), slice(0, 10), 0.9), (2, slice(50, 60), slice(50, 60), 0.9))
     assert len(judge_segmentation(_spec(), scores, (100, 100)).defects) == 2
+
+
+def test_a_torchvision_segmentation_state_dict_is_checked_without_any_download():
+    """torchvision builds segmentation models with an ImageNet backbone by default; Kensa
+    builds them with none (this machine, like a plant network, cannot download one)."""
+    from config.errors import ApiError
+    from inspection.registry import check_artifact
+
+    model = torchvision.models.get_model(
+        "lraspp_mobilenet_v3_large", weights=None, weights_backbone=None, num_classes=len(LABELS)
+    )
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    segmenter = dict(architecture="lraspp_mobilenet_v3_large", input_size=64, task="segmentation")
+    check_artifact(artifact=buffer.getvalue(), labels=LABELS, **segmenter)
+    with pytest.raises(ApiError) as refused:
+        check_artifact(artifact=buffer.getvalue(), labels=LABELS[:2], **segmenter)
+    assert refused.value.error_code == "model_label_mismatch"
