@@ -165,8 +165,11 @@ class Command(BaseCommand):
                 "worker",
                 "-Q",
                 ",".join(ALL_QUEUES),
+                # As production runs it (docker/compose.yaml): batched, a thread per inspection.
+                "--pool",
+                "threads",
                 "-c",
-                "1",
+                "8",
                 "-l",
                 "WARNING",
             ],
