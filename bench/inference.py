@@ -27,6 +27,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inspection.models import InspectionModel
+    from lines.models import Station
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,7 +69,7 @@ def recreate_database(admin_url: str, *, drop_only: bool = False) -> None:
             connection.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
-def bare(spec, images: list[bytes], count: int) -> tuple[float, int]:
+def bare(spec: "InspectionModel", images: list[bytes], count: int) -> tuple[float, int]:
     """Images/s of preprocess + forward alone, at the best batch size, and that size."""
     from inspection import engine
 
@@ -94,7 +99,7 @@ def start_worker(env: dict[str, str], *, batch_size: int, threads: int, log: Pat
         )
 
 
-def drain(station, images: list[bytes], count: int, timeout: float) -> float:
+def drain(station: "Station", images: list[bytes], count: int, timeout: float) -> float:
     """Queue `count` inspections in one commit; seconds until the last one is finished."""
     from django.db import transaction
     from django.db.models import Max
@@ -125,7 +130,16 @@ def drain(station, images: list[bytes], count: int, timeout: float) -> float:
     return last.timestamp() - committed
 
 
-def worker_rate(env, station, images, count: int, *, batch_size: int, threads: int, log: Path) -> float:
+def worker_rate(
+    env: dict[str, str],
+    station: "Station",
+    images: list[bytes],
+    count: int,
+    *,
+    batch_size: int,
+    threads: int,
+    log: Path,
+) -> float:
     worker = start_worker(env, batch_size=batch_size, threads=threads, log=log)
     try:
         drain(station, images, 2 * threads, timeout=180)  # warm-up: torch imported, model loaded
@@ -176,6 +190,7 @@ def main() -> None:
         line.refresh_from_db()
         station, _ = station_create(line=line, code="cam-1")
         spec = line.inspection_model
+        assert spec is not None, "build_demo_model put no model on the bench line"
         images = camera_jpegs(16)
         print(f"Model {spec} ({spec.architecture}, {spec.input_size} px); {len(images)} JPEGs of 1280 x 1024")
 

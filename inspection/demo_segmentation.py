@@ -5,7 +5,6 @@ Seeded end to end like the classifier (inspection/demo_model.py), whose pieces i
 """
 
 import io
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -51,12 +50,7 @@ def build_model() -> nn.Module:
 
 
 def train_demo_segmenter(*, seed: int = 7, count: int = 1000, epochs: int = 9) -> TrainedModel:
-    """Train on four fifths of `count` synthetic parts; score on the held-out fifth.
-
-    The artifact is TorchScript: Kensa builds state-dict models with torchvision's defaults,
-    which for a segmentation architecture would fetch backbone weights from the internet;
-    a scripted model carries its whole structure and needs nothing else.
-    """
+    """Train on four fifths of `count` synthetic parts; score on the held-out fifth."""
     splits = make_dataset(seed, count, size=PART_SIZE)
     train_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["train"]])
     train_y = torch.stack([served_mask(part, INPUT_SIZE) for part in splits["train"]])
@@ -66,11 +60,7 @@ def train_demo_segmenter(*, seed: int = 7, count: int = 1000, epochs: int = 9) -
         recalibrate_batch_norm(model, train_x)
         scores = score_segmenter(model, splits["test"])
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # torch deprecates TorchScript for torch.export, but TorchScript is what Kensa's
-        # registry checks and its workers load.
-        warnings.filterwarnings("ignore", category=FutureWarning, message=r"`torch\.jit\.")
-        torch.jit.save(torch.jit.script(model), buffer)
+    torch.save(model.state_dict(), buffer)
     return TrainedModel(artifact=buffer.getvalue(), scores=scores)
 
 

@@ -6,6 +6,7 @@ Returns None when the artifact is good, else `(error code, sentence)`.
 """
 
 import io
+from typing import Any
 
 Problem = tuple[str, str]
 
@@ -56,7 +57,7 @@ def _check_torchscript(artifact: bytes, labels: list[str], input_size: int, task
     return _check_outputs(module.eval(), labels, input_size, task)
 
 
-def _build(architecture: str, outputs: int, task: str) -> object:
+def _build(architecture: str, outputs: int, task: str) -> Any:
     import torchvision
 
     if task != "classification":

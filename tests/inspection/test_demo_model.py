@@ -45,7 +45,7 @@ def test_a_briefly_trained_segmentation_model_is_a_valid_artifact_and_the_same_f
         artifact=first.artifact,
         labels=DEMO_LABELS,
         input_size=demo_segmentation.INPUT_SIZE,
-        format=ModelFormat.TORCHSCRIPT,
+        format=ModelFormat.STATE_DICT,
         task=TaskType.SEGMENTATION,
     )
 
@@ -64,7 +64,7 @@ def test_build_demo_model_registers_the_segmentation_model_and_a_worker_serves_i
     assert spec is not None
     assert (spec.task, spec.format, spec.stage) == (
         TaskType.SEGMENTATION,
-        ModelFormat.TORCHSCRIPT,
+        ModelFormat.STATE_DICT,
         ModelStage.PRODUCTION,
     )
     assert spec.version == demo_segmentation.model_version(7)

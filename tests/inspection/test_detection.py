@@ -144,5 +144,6 @@ def test_a_torchvision_detector_runs_end_to_end_in_a_worker(tmp_path):
     inspection.refresh_from_db()
     assert inspection.verdict in (Verdict.PASS, Verdict.FAIL)
     for defect in inspection.defects.all():
+        assert defect.box is not None
         x0, y0, x1, y1 = defect.box
         assert 0 <= x0 <= x1 <= inspection.width and 0 <= y0 <= y1 <= inspection.height

@@ -60,7 +60,7 @@ class Command(BaseCommand):
                 architecture=demo_segmentation.ARCHITECTURE,
                 input_size=demo_segmentation.INPUT_SIZE,
                 task=TaskType.SEGMENTATION,
-                format=ModelFormat.TORCHSCRIPT,
+                format=ModelFormat.STATE_DICT,
                 thresholds=demo_segmentation.THRESHOLDS,
                 default_threshold=demo_segmentation.THRESHOLD,
             )
