@@ -119,10 +119,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
-# The upload API's gunicorn inserts the rows of concurrent uploads in one transaction
-# (inspection/group_commit.py). Off elsewhere: daphne runs sync views on one thread, so
-# there would be nothing to group.
-KENSA_INGEST_GROUP_COMMIT = env_bool("KENSA_INGEST_GROUP_COMMIT", KENSA_ROLE == "ingest")
 # Seconds a station's key lookup is cached by each upload process: a disabled station or a
 # rotated key is refused everywhere within this time (at once in the process that changed it).
 KENSA_STATION_CACHE_SECONDS = env_float("KENSA_STATION_CACHE_SECONDS", 5.0, minimum=0.0)

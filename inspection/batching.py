@@ -41,15 +41,7 @@ class _Pending:
 
 
 class Batcher:
-    def __init__(
-        self,
-        run_group: RunGroup,
-        *,
-        max_size: int,
-        max_wait_seconds: float,
-        name: str = "batcher",
-        on_stop: Callable[[], None] | None = None,
-    ):
+    def __init__(self, run_group: RunGroup, *, max_size: int, max_wait_seconds: float, name: str = "batcher"):
         if max_size < 1 or max_wait_seconds < 0:
             raise ValueError("max_size must be at least 1 and max_wait_seconds not negative")
         self.run_group = run_group
@@ -61,7 +53,6 @@ class Batcher:
         # Started on first use, never at import: a forking parent must not hold the thread.
         self._thread: threading.Thread | None = None
         self._name = name
-        self._on_stop = on_stop  # run in the batcher's thread as it ends (e.g. close its connection)
 
     def submit(self, key: Hashable, item: Any) -> "Future[BatchResult]":
         """Queue `item` for the next batch of its `key`; the future gives run_group's answer
@@ -89,8 +80,6 @@ class Batcher:
         while True:
             batch = self._next_batch()
             if batch is None:
-                if self._on_stop is not None:
-                    self._on_stop()
                 return
             self._run(batch)
 

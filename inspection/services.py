@@ -14,7 +14,7 @@ from rest_framework import status
 
 from config.errors import ApiError
 from config.queues import inspection_queue
-from inspection import group_commit, storage
+from inspection import storage
 from inspection.constants import Status
 from inspection.imaging import check_image_size, validate_image
 from inspection.metrics import UPLOADS_SHED
@@ -69,32 +69,27 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
         line_code=line.code, inspection_id=inspection_id, received_at=received_at, extension=info.extension
     )
     stored_key = storage.store_image(key, upload.stream)
-    inspection = Inspection(
-        id=inspection_id,
-        line=line,
-        station=station,
-        serial=upload.serial,
-        image_key=stored_key,
-        image_sha256=digest,
-        image_bytes=upload.size,
-        image_format=info.format,
-        width=info.width,
-        height=info.height,
-        captured_at=upload.captured_at,
-        received_at=received_at,
-        queued_at=received_at,
-        deadline_at=received_at + timedelta(seconds=line.deadline_seconds),
-        attempt_limit=settings.KENSA_MAX_ATTEMPTS,
-        idempotency_key=upload.idempotency_key,
-    )
-    grouped = settings.KENSA_INGEST_GROUP_COMMIT and not upload.idempotency_key and not _in_transaction()
     try:
-        if grouped:
-            group_commit.insert_row(inspection)  # committed when it returns
-        else:
-            with transaction.atomic():
-                inspection.save(force_insert=True)
-                transaction.on_commit(lambda: inspection_enqueue(inspection_id=inspection_id, priority=line.priority))
+        with transaction.atomic():
+            inspection = Inspection.objects.create(
+                id=inspection_id,
+                line=line,
+                station=station,
+                serial=upload.serial,
+                image_key=stored_key,
+                image_sha256=digest,
+                image_bytes=upload.size,
+                image_format=info.format,
+                width=info.width,
+                height=info.height,
+                captured_at=upload.captured_at,
+                received_at=received_at,
+                queued_at=received_at,
+                deadline_at=received_at + timedelta(seconds=line.deadline_seconds),
+                attempt_limit=settings.KENSA_MAX_ATTEMPTS,
+                idempotency_key=upload.idempotency_key,
+            )
+            transaction.on_commit(lambda: inspection_enqueue(inspection_id=inspection_id, priority=line.priority))
     except IntegrityError:
         storage.delete_image(stored_key)
         previous = _previous_upload(station, upload, digest) if upload.idempotency_key else None
@@ -104,13 +99,7 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     except BaseException:
         storage.delete_image(stored_key)
         raise
-    if grouped:
-        inspection_enqueue(inspection_id=inspection_id, priority=line.priority)
     return Accepted(inspection, replayed=False)
-
-
-def _in_transaction() -> bool:
-    return transaction.get_connection().in_atomic_block
 
 
 def _previous_upload(station: Station, upload: Upload, digest: str) -> Inspection | None:

@@ -216,10 +216,10 @@ def test_stored_image_is_removed_when_the_row_cannot_be_written(station_key, mon
     """Fault injection: the insert fails after the image was written to storage."""
     _, key = station_key
 
-    def failing_save(self, *args, **kwargs):
+    def failing_create(**kwargs):
         raise IntegrityError("simulated database failure")
 
-    monkeypatch.setattr(Inspection, "save", failing_save)
+    monkeypatch.setattr(Inspection.objects, "create", failing_create)
     before = stored_files()
     with pytest.raises(IntegrityError):
         post(key, image=jpeg_bytes())

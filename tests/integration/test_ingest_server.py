@@ -37,9 +37,9 @@ def test_gunicorn_ingest_role_takes_uploads_and_nothing_else(process_logs):
     assert statuses == {"/ready": 200, "/admin/": 404, "/api/v1/results/": 404}
 
 
-def test_concurrent_uploads_are_committed_together_and_each_is_queued(process_logs):
-    """The ingest role groups concurrent inserts into one transaction (group_commit.py):
-    every upload still gets its own row, its own id and its own task."""
+def test_concurrent_uploads_each_get_their_own_row_and_task(process_logs):
+    """Uploads racing through gunicorn's threads and processes (and the per-process station
+    cache): every one gets its own row, its own id and its own task."""
     from concurrent.futures import ThreadPoolExecutor
 
     import redis
