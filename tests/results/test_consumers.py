@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 
 from config.asgi import application
@@ -14,6 +15,15 @@ from tests.factories import make_line, make_model
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_inspection_and_close(inspection_id) -> None:
+    """The worker's path in a thread of its own, whose connection must not outlive the test
+    (it would keep the test database from being dropped)."""
+    try:
+        run_inspection(inspection_id)
+    finally:
+        connection.close()
 
 
 def session_cookie() -> bytes:
@@ -40,7 +50,7 @@ def test_a_finished_inspection_reaches_the_lines_dashboards_only():
         assert (await watcher.connect())[0] and (await bystander.connect())[0]
         assert await watcher.receive_json_from() == {"type": "hello", "line": "press-7"}
         assert await bystander.receive_json_from() == {"type": "hello", "line": "press-8"}
-        await asyncio.to_thread(run_inspection, inspection.id)  # commits, then publishes
+        await asyncio.to_thread(run_inspection_and_close, inspection.id)  # commits, then publishes
         message = await watcher.receive_json_from(timeout=5)
         assert message["type"] == "inspection"
         assert message["inspection"]["id"] == str(inspection.id)
