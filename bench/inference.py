@@ -44,29 +44,16 @@ BARE_BATCH_SIZES = (1, 8, 16, 32)
 def camera_jpegs(count: int) -> list[bytes]:
     """Camera-sized part photos with sensor noise, as a line camera sends them (~150 KB)."""
     import numpy as np
-    from PIL import Image
 
-    from inspection.synthetic import make_part
+    from bench.support import camera_photo
 
-    rng = random.Random(11)
-    noise = np.random.default_rng(11)
+    rng, noise = random.Random(11), np.random.default_rng(11)
     images = []
     for _ in range(count):
-        part = make_part(rng, size=(1280, 1024))
-        pixels = np.asarray(part.image, dtype=np.int16) + noise.normal(0, 6, (1024, 1280, 3))
         buffer = io.BytesIO()
-        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=60)
+        camera_photo(rng, noise).save(buffer, "JPEG", quality=60)
         images.append(buffer.getvalue())
     return images
-
-
-def recreate_database(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        if not drop_only:
-            connection.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
 def bare(spec: "InspectionModel", images: list[bytes], count: int) -> tuple[float, int]:
@@ -160,7 +147,9 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-inference-"))
-    recreate_database(f"{args.postgres}/postgres")
+    from bench.support import recreate_database
+
+    recreate_database(f"{args.postgres}/postgres", DATABASE)
     env = {
         **os.environ,
         "DATABASE_URL": f"{args.postgres}/{DATABASE}",
@@ -206,7 +195,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        recreate_database(f"{args.postgres}/postgres", drop_only=True)
+        recreate_database(f"{args.postgres}/postgres", DATABASE, drop_only=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()

@@ -10,7 +10,6 @@ Ends with: RESULT kensa_rps=<x> baseline_rps=<y> ratio=<x/y> kensa_p99_ms=<z>
 """
 
 import argparse
-import dataclasses
 import io
 import os
 import random
@@ -42,21 +41,16 @@ class Run:
 def jpeg_of_about(target: int) -> bytes:
     """A synthetic part photo re-encoded until it is close to `target` bytes (150 KB)."""
     import numpy as np
-    from PIL import Image
 
-    from inspection.synthetic import make_part
+    from bench.support import camera_photo
 
-    part = make_part(random.Random(7), label="scratch", size=(1280, 1024))
-    # Sensor noise, as real camera images have: without it the smooth synthetic surface
-    # compresses far below the size a line camera sends.
-    pixels = np.asarray(part.image, dtype=np.int16) + np.random.default_rng(7).normal(0, 6, (1024, 1280, 3))
-    part = dataclasses.replace(part, image=Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)))
+    photo = camera_photo(random.Random(7), np.random.default_rng(7), label="scratch")
     low, high = 10, 100
     best = b""
     while low <= high:
         quality = (low + high) // 2
         buffer = io.BytesIO()
-        part.image.save(buffer, "JPEG", quality=quality)
+        photo.save(buffer, "JPEG", quality=quality)
         best = buffer.getvalue()
         if len(best) < target:
             low = quality + 1
@@ -131,15 +125,6 @@ def purge_peer_queue(amqp_url: str) -> None:
         connection.close()
 
 
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20, help="length of each measured run")
@@ -149,6 +134,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     args = parser.parse_args()
+    from bench.support import recreate_database
+
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
 

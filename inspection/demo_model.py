@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
 from torch import nn
 
+from inspection.constants import TaskType
 from inspection.demo_metrics import ClassScore, class_scores
 from inspection.engine import normalised_tensor
+from inspection.model_check import build_architecture
 from inspection.synthetic import DATASET_VERSION, DEMO_LABELS, SyntheticPart, make_dataset
 
 ARCHITECTURE = "mobilenet_v3_small"
@@ -119,8 +120,16 @@ def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 12)
     train_y = torch.tensor([DEMO_LABELS.index(part.label) for part in splits["train"]])
     test_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["test"]])
     with reproducible(seed) as generator:
-        model = torchvision.models.get_model(ARCHITECTURE, weights=None, num_classes=len(DEMO_LABELS))
-        _fit(model, train_x, train_y, epochs=epochs, generator=generator)
+        model = build_architecture(ARCHITECTURE, len(DEMO_LABELS), TaskType.CLASSIFICATION)
+        fit(
+            model,
+            train_x,
+            train_y,
+            loss_fn=nn.CrossEntropyLoss(),
+            learning_rate=2e-3,
+            epochs=epochs,
+            generator=generator,
+        )
         recalibrate_batch_norm(model, train_x)
         with torch.inference_mode():
             predicted = model(test_x).argmax(dim=1).tolist()
@@ -132,20 +141,36 @@ def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 12)
     return TrainedModel(artifact=buffer.getvalue(), scores=scores)
 
 
-def _fit(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, generator: torch.Generator
+def fit(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    loss_fn: nn.Module,
+    learning_rate: float,
+    epochs: int,
+    generator: torch.Generator,
 ) -> None:
+    """AdamW with a one-cycle schedule over shuffled, randomly flipped batches. `targets` is a
+    label per image (classification) or a mask per image, which is flipped with its image."""
     steps_per_epoch = -(-len(images) // BATCH_SIZE)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=learning_rate, total_steps=epochs * steps_per_epoch
+    )
+    masks = targets.ndim > 1
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(order), BATCH_SIZE):
             batch = order[start : start + BATCH_SIZE]
-            [flipped] = random_flips(images[batch], generator)
+            if masks:
+                flipped, batch_targets = random_flips(images[batch], generator, targets[batch])
+            else:
+                [flipped], batch_targets = random_flips(images[batch], generator), targets[batch]
+            output = model(flipped)
+            logits = output["out"] if isinstance(output, dict) else output  # segmentation: {"out": …}
             optimiser.zero_grad()
-            loss_fn(model(flipped), labels[batch]).backward()
+            loss_fn(logits, batch_targets).backward()
             optimiser.step()
             schedule.step()

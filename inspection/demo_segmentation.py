@@ -9,20 +9,20 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
+from inspection.constants import TaskType
 from inspection.demo_metrics import ClassScore, class_scores, pixel_iou
 from inspection.demo_model import (
-    BATCH_SIZE,
     PART_SIZE,
     TrainedModel,
-    random_flips,
+    fit,
     recalibrate_batch_norm,
     reproducible,
     served_input,
     served_mask,
 )
+from inspection.model_check import build_architecture
 from inspection.models import InspectionModel
 from inspection.synthetic import DATASET_VERSION, DEMO_GOOD_LABELS, DEMO_LABELS, SyntheticPart, make_dataset
 from inspection.verdicts import judge_segmentation
@@ -44,44 +44,21 @@ def model_version(seed: int) -> str:
     return f"{RECIPE}.0-data{DATASET_VERSION}-seed{seed}"
 
 
-def build_model() -> nn.Module:
-    # Without weights_backbone=None torchvision would download ImageNet weights for the backbone.
-    return torchvision.models.get_model(ARCHITECTURE, weights=None, weights_backbone=None, num_classes=len(DEMO_LABELS))
-
-
 def train_demo_segmenter(*, seed: int = 7, count: int = 1000, epochs: int = 9) -> TrainedModel:
     """Train on four fifths of `count` synthetic parts; score on the held-out fifth."""
     splits = make_dataset(seed, count, size=PART_SIZE)
     train_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["train"]])
     train_y = torch.stack([served_mask(part, INPUT_SIZE) for part in splits["train"]])
     with reproducible(seed) as generator:
-        model = build_model()
-        _fit(model, train_x, train_y, epochs=epochs, generator=generator)
+        model = build_architecture(ARCHITECTURE, len(DEMO_LABELS), TaskType.SEGMENTATION)
+        weights = torch.tensor([1.0] + [DEFECT_PIXEL_WEIGHT] * (len(DEMO_LABELS) - 1))
+        loss_fn = nn.CrossEntropyLoss(weight=weights)
+        fit(model, train_x, train_y, loss_fn=loss_fn, learning_rate=3e-3, epochs=epochs, generator=generator)
         recalibrate_batch_norm(model, train_x)
         scores = score_segmenter(model, splits["test"])
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return TrainedModel(artifact=buffer.getvalue(), scores=scores)
-
-
-def _fit(
-    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, epochs: int, generator: torch.Generator
-) -> None:
-    steps_per_epoch = -(-len(images) // BATCH_SIZE)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=epochs * steps_per_epoch)
-    weights = torch.tensor([1.0] + [DEFECT_PIXEL_WEIGHT] * (len(DEMO_LABELS) - 1))
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            flipped, flipped_masks = random_flips(images[batch], generator, masks[batch])
-            optimiser.zero_grad()
-            loss_fn(model(flipped)["out"], flipped_masks).backward()
-            optimiser.step()
-            schedule.step()
 
 
 def score_segmenter(model: nn.Module, parts: list[SyntheticPart]) -> list[ClassScore]:

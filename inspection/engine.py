@@ -12,14 +12,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import torchvision
 from django.conf import settings
 from PIL import Image
 
 from inspection.constants import ErrorCode, ModelFormat, TaskType
+from inspection.model_check import build_architecture
 from inspection.models import InspectionModel
+from inspection.verdicts import Detections
 
 
 class ModelLoadError(Exception):
@@ -40,15 +40,6 @@ class LoadedModel:
     mean: torch.Tensor
     std: torch.Tensor
     half: bool
-
-
-@dataclass(frozen=True)
-class Detections:
-    """A detection model's answer for one image, in the model's input pixels (S x S)."""
-
-    boxes: np.ndarray  # k x 4: x0, y0, x1, y1
-    labels: np.ndarray  # k label indices; 0 is the background class (torchvision's convention)
-    scores: np.ndarray  # k
 
 
 # Most recently used last. A batch holds its own reference to its model, so evicting an
@@ -123,6 +114,7 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
     module.eval().to(device)
     if half:
         module = module.half().to(memory_format=torch.channels_last)
+    # torchvision's detection models normalise their input themselves: they get [0, 1] pixels.
     mean, std = (spec.mean, spec.std) if spec.task != TaskType.DETECTION else ([0.0] * 3, [1.0] * 3)
     return LoadedModel(
         module=module,
@@ -134,16 +126,6 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
         std=torch.tensor(std).view(3, 1, 1),
         half=half,
     )
-
-
-def build_architecture(architecture: str, outputs: int, task: str) -> torch.nn.Module:
-    """A torchvision architecture with random weights and `outputs` classes. Segmentation and
-    detection models get no pretrained backbone either (torchvision would download one):
-    weights come from the artifact alone. (torchvision's detection models normalise their
-    input themselves, so the engine feeds them pixels in [0, 1].)"""
-    if task != TaskType.CLASSIFICATION:
-        return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
-    return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
 
 
 def preprocess(data: bytes, model: LoadedModel) -> torch.Tensor:

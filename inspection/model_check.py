@@ -25,7 +25,7 @@ def check(
     if format == "torchscript":
         return _check_torchscript(artifact, labels, input_size, task)
     try:
-        module = _build(architecture, len(labels), task)
+        module = build_architecture(architecture, len(labels), task)
     except ValueError:
         return "model_architecture_unknown", f"torchvision has no model named {architecture!r}."
     try:
@@ -34,7 +34,11 @@ def check(
         return "model_file_invalid", f"The file is not a PyTorch state dict: {exc}"
     if not _loads_into(module, state):
         outputs = _output_count(state)
-        if outputs is not None and outputs != len(labels) and _loads_into(_build(architecture, outputs, task), state):
+        if (
+            outputs is not None
+            and outputs != len(labels)
+            and _loads_into(build_architecture(architecture, outputs, task), state)
+        ):
             return "model_label_mismatch", f"The model has {outputs} outputs but {len(labels)} labels were declared."
         if _differs_in_shapes_only(module, state):
             # Every layer is there, some heads are sized differently: the architecture is right
@@ -57,12 +61,13 @@ def _check_torchscript(artifact: bytes, labels: list[str], input_size: int, task
     return _check_outputs(module.eval(), labels, input_size, task)
 
 
-def _build(architecture: str, outputs: int, task: str) -> Any:
+def build_architecture(architecture: str, outputs: int, task: str) -> Any:
+    """A torchvision architecture with random weights and `outputs` classes. Segmentation and
+    detection models get no pretrained backbone either (torchvision would download one): the
+    artifact is the only source of weights. The engine and the demo's training build with it."""
     import torchvision
 
     if task != "classification":
-        # No pretrained backbone either (torchvision would download one): the artifact is the
-        # only source of weights.
         return torchvision.models.get_model(architecture, weights=None, weights_backbone=None, num_classes=outputs)
     return torchvision.models.get_model(architecture, weights=None, num_classes=outputs)
 

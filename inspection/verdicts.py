@@ -1,7 +1,6 @@
 """Turn a model's output into a verdict and defects, following the model's thresholds."""
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -15,6 +14,15 @@ class FoundDefect:
     confidence: float
     box: list[int] | None = None
     area: int | None = None
+
+
+@dataclass(frozen=True)
+class Detections:
+    """A detection model's answer for one image, in the model's input pixels (S x S)."""
+
+    boxes: np.ndarray  # k x 4: x0, y0, x1, y1
+    labels: np.ndarray  # k label indices; 0 is the background class (torchvision's convention)
+    scores: np.ndarray  # k
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,12 @@ def judge_segmentation(spec: InspectionModel, probabilities: np.ndarray, image_s
     return Judgement(Verdict.FAIL if defects else Verdict.PASS, defects)
 
 
-def judge_detection(spec: InspectionModel, found: Any, image_size: tuple[int, int], input_size: int) -> Judgement:
+def judge_detection(
+    spec: InspectionModel, found: Detections, image_size: tuple[int, int], input_size: int
+) -> Judgement:
     """Each box of a defect label that reaches its threshold is a defect, with its box and
     area in pixels of the original image (the model saw the image resized to S x S). Any
-    defect fails the part. `found` is the engine's Detections."""
+    defect fails the part."""
     scale_x, scale_y = image_size[0] / input_size, image_size[1] / input_size
     defects = []
     for box, index, score in zip(found.boxes, found.labels, found.scores, strict=True):

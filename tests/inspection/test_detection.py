@@ -12,10 +12,9 @@ from django.core.management import call_command
 from config.errors import ApiError
 from inspection import engine
 from inspection.constants import TaskType, Verdict
-from inspection.engine import Detections
 from inspection.models import InspectionModel
 from inspection.registry import check_artifact, inspection_model_register, model_promote
-from inspection.verdicts import judge_detection
+from inspection.verdicts import Detections, judge_detection
 from inspection.worker import Outcome, run_inspection
 from tests.factories import make_line
 from tests.inspection.test_worker import accept
