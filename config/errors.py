@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, IntegrityError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -29,7 +29,7 @@ class ApiError(exceptions.APIException):
         self.extra = extra
 
 
-def _error_code(exc: exceptions.APIException) -> str:
+def error_code(exc: exceptions.APIException) -> str:
     if isinstance(exc, ApiError):
         return exc.error_code
     if isinstance(exc, exceptions.ValidationError):
@@ -40,14 +40,7 @@ def _error_code(exc: exceptions.APIException) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
-        # The database is down or the connection dropped: nothing was accepted, and the
-        # station should retry shortly. Django reconnects on the next request.
-        logger.error("Database unavailable: %s", exc)
-        exc = ApiError(
-            "database_unavailable",
-            "The database is unavailable; nothing was stored. Retry shortly.",
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        exc = database_unavailable(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -55,7 +48,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
-    body: dict[str, Any] = {"code": _error_code(exc)}
+    response.data = error_body(exc)
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def database_unavailable(exc: DatabaseError) -> ApiError:
+    """The database is down or the connection dropped: nothing was accepted, and the station
+    should retry shortly. Django reconnects on the next request."""
+    logger.error("Database unavailable: %s", exc)
+    return ApiError(
+        "database_unavailable",
+        "The database is unavailable; nothing was stored. Retry shortly.",
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
+def error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error_code(exc)}
     if isinstance(exc, exceptions.ValidationError):
         body["message"] = "The request has invalid fields."
         body["fields"] = exc.detail
@@ -63,7 +74,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body["message"] = str(exc.detail)
     if isinstance(exc, ApiError):
         body.update(exc.extra)
-    response.data = {"error": body}
-    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+    return {"error": body}
+
+
+def error_response(exc: exceptions.APIException) -> JsonResponse:
+    """The error as a plain Django response, for views that run without DRF (the upload path)."""
+    response = JsonResponse(error_body(exc), status=exc.status_code)
+    if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

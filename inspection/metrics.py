@@ -7,3 +7,9 @@ UPLOADS_SHED = Counter(
     "Uploads refused with 503 because the line's backlog was over its queue limit.",
     ["line"],
 )
+
+UPLOADS = Counter(
+    "kensa_uploads_total",
+    "Direct uploads (POST /api/v1/inspections/) by outcome: accepted, replayed, or the error code.",
+    ["outcome"],
+)

@@ -10,6 +10,9 @@ from config.errors import ApiError
 from lines.models import Station
 from lines.selectors import station_by_key
 
+BEARER = b"bearer"
+AUTHENTICATE_HEADER = 'Bearer realm="kensa"'
+
 
 class MissingStationKey(exceptions.NotAuthenticated):
     default_detail = "Send the station's API key as 'Authorization: Bearer <key>'."
@@ -35,25 +38,30 @@ class StationPrincipal:
         return f"station {self.station}"
 
 
-class StationKeyAuthentication(BaseAuthentication):
-    keyword = b"bearer"
+def station_from_authorization(authorization: bytes) -> Station | None:
+    """The active station whose key the `Authorization: Bearer <key>` header carries; None when
+    the header carries no bearer credentials at all. A wrong key or a disabled station raises."""
+    parts = authorization.split()
+    if not parts or parts[0].lower() != BEARER:
+        return None
+    if len(parts) != 2:
+        raise InvalidStationKey()
+    try:
+        key = parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidStationKey() from None
+    station = station_by_key(key)
+    if station is None:
+        raise InvalidStationKey()
+    if not station.active:
+        raise ApiError("station_inactive", f"Station {station} is disabled.", status.HTTP_403_FORBIDDEN)
+    return station
 
+
+class StationKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Station] | None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise InvalidStationKey()
-        try:
-            key = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidStationKey() from None
-        station = station_by_key(key)
-        if station is None:
-            raise InvalidStationKey()
-        if not station.active:
-            raise ApiError("station_inactive", f"Station {station} is disabled.", status.HTTP_403_FORBIDDEN)
-        return StationPrincipal(station), station
+        station = station_from_authorization(get_authorization_header(request))
+        return None if station is None else (StationPrincipal(station), station)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="kensa"'
+        return AUTHENTICATE_HEADER

@@ -11,8 +11,8 @@ import tempfile
 from typing import IO
 
 from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest
 from rest_framework import status
-from rest_framework.request import Request
 
 from config.errors import ApiError
 from inspection.fields import CONTENT_TYPE_FORMATS, parse_captured_at, parse_idempotency_key, parse_serial
@@ -26,7 +26,7 @@ RAW_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _CHUNK = 256 * 1024
 
 
-def check_content_length(request: Request, *, max_image_bytes: int) -> None:
+def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
     """Refuse an oversized body from its header, before reading (and spooling) any of it."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -40,7 +40,7 @@ def check_content_length(request: Request, *, max_image_bytes: int) -> None:
         )
 
 
-def upload_from_request(request: Request, station: Station, *, max_image_bytes: int) -> Upload:
+def upload_from_request(request: HttpRequest, station: Station, *, max_image_bytes: int) -> Upload:
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         return _from_multipart(request)
@@ -53,7 +53,7 @@ def upload_from_request(request: Request, station: Station, *, max_image_bytes: 
     )
 
 
-def _from_multipart(request: Request) -> Upload:
+def _from_multipart(request: HttpRequest) -> Upload:
     image = request.FILES.get("image")
     if not isinstance(image, UploadedFile):
         raise ApiError("image_missing", "Send the image as the multipart field 'image'.")
@@ -69,7 +69,7 @@ def _from_multipart(request: Request) -> Upload:
     )
 
 
-def _from_raw_body(request: Request, station: Station, content_type: str, max_image_bytes: int) -> Upload:
+def _from_raw_body(request: HttpRequest, station: Station, content_type: str, max_image_bytes: int) -> Upload:
     declared = _declared_format(content_type)
     line = _metadata(request, "line", "HTTP_KENSA_LINE")
     if line and line != station.line.code:
@@ -89,12 +89,12 @@ def _from_raw_body(request: Request, station: Station, content_type: str, max_im
     )
 
 
-def _spool(request: Request, max_image_bytes: int) -> tuple[IO[bytes], int]:
+def _spool(request: HttpRequest, max_image_bytes: int) -> tuple[IO[bytes], int]:
     """Read the body in chunks (never `request.body`, which holds it all in memory), stopping
     as soon as it is over the limit."""
     spooled = tempfile.SpooledTemporaryFile(max_size=RAW_SPOOL_MEMORY_BYTES)  # noqa: SIM115 (returned open)
     size = 0
-    while chunk := request._request.read(_CHUNK):
+    while chunk := request.read(_CHUNK):
         size += len(chunk)
         if size > max_image_bytes:
             spooled.close()
@@ -119,10 +119,10 @@ def _declared_format(content_type: str) -> str:
     return image_format
 
 
-def _metadata(request: Request, name: str, header: str) -> str | None:
-    value = request.query_params.get(name)
+def _metadata(request: HttpRequest, name: str, header: str) -> str | None:
+    value = request.GET.get(name)
     return value if value is not None else request.META.get(header)
 
 
-def _idempotency_key(request: Request) -> str:
+def _idempotency_key(request: HttpRequest) -> str:
     return parse_idempotency_key(request.META.get("HTTP_IDEMPOTENCY_KEY"))

@@ -1,54 +1,87 @@
-from typing import Any, NoReturn
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponseRedirect
+from django.db import DatabaseError, IntegrityError
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
-from rest_framework import status
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inspection.api.authentication import MissingStationKey, StationKeyAuthentication
-from inspection.api.permissions import CanSeeInspection, IsStation, station_of
+from config.errors import ApiError, database_unavailable, error_code, error_response
+from inspection.api.authentication import (
+    AUTHENTICATE_HEADER,
+    MissingStationKey,
+    StationKeyAuthentication,
+    station_from_authorization,
+)
+from inspection.api.permissions import CanSeeInspection
 from inspection.api.upload import check_content_length, upload_from_request
+from inspection.metrics import UPLOADS
 from inspection.models import Inspection
-from inspection.services import inspection_create
+from inspection.services import Accepted, inspection_create
 from results.api.serializers import InspectionSerializer
 from results.selectors import inspection_get
 
 READ_AUTHENTICATION = [StationKeyAuthentication, TokenAuthentication, SessionAuthentication]
 
 
-class InspectionCreateView(APIView):
-    """A station sends one image of one part; Kensa answers 202 once it is stored and queued."""
+@csrf_exempt
+def inspection_create_view(request: HttpRequest) -> HttpResponse:
+    """A station sends one image of one part; Kensa answers 202 once it is stored and queued.
 
-    authentication_classes = [StationKeyAuthentication]
-    permission_classes = [IsStation]
-    # Raw image bodies are read by upload_from_request itself, streamed, never parsed.
-    parser_classes = [MultiPartParser]
+    A plain Django view, not DRF: this is the one request a plant sends at line rate, and DRF's
+    request wrapping, negotiation and rendering cost more CPU than storing the image. The
+    ingest server calls it straight from WSGI (config/wsgi.py); it answers the same through
+    Django's full stack.
+    """
+    if request.method != "POST":
+        response = error_response(exceptions.MethodNotAllowed(str(request.method)))
+        response["Allow"] = "POST"
+        return response
+    try:
+        accepted = _accept(request)
+    except exceptions.APIException as exc:
+        response = error_response(exc)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = AUTHENTICATE_HEADER
+        UPLOADS.labels(outcome=error_code(exc)).inc()
+        return response
+    inspection = accepted.inspection
+    url = request.build_absolute_uri(reverse("inspection-detail", args=[inspection.id]))
+    response = JsonResponse({"id": str(inspection.id), "url": url, "status": inspection.status}, status=202)
+    response["Location"] = url
+    if accepted.replayed:
+        response["Idempotent-Replayed"] = "true"
+    UPLOADS.labels(outcome="replayed" if accepted.replayed else "accepted").inc()
+    return response
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
-        if not request.successful_authenticator:
+
+def _accept(request: HttpRequest) -> Accepted:
+    """Authenticate, read, validate, store and queue the upload; every refusal is an APIException."""
+    # The answer's URL is built from the Host header: check it against ALLOWED_HOSTS before
+    # anything is stored, so that a refused host never leaves an accepted image behind.
+    request.get_host()
+    try:
+        station = station_from_authorization(request.headers.get("Authorization", "").encode("latin-1"))
+        if station is None:
             raise MissingStationKey()
-        super().permission_denied(request, message, code)
-
-    def post(self, request: Request) -> Response:
         check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
-        station = station_of(request)
-        assert station is not None  # IsStation guarantees it
         upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
-        accepted = inspection_create(station=station, upload=upload)
-        inspection = accepted.inspection
-        url = request.build_absolute_uri(reverse("inspection-detail", args=[inspection.id]))
-        body = {"id": str(inspection.id), "url": url, "status": inspection.status}
-        headers = {"Location": url}
-        if accepted.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+        return inspection_create(station=station, upload=upload)
+    except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent) as exc:
+        raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}") from None
+    except DatabaseError as exc:
+        if isinstance(exc, IntegrityError):
+            raise
+        raise database_unavailable(exc) from None
 
 
 class InspectionObjectView(APIView):

@@ -9,6 +9,7 @@ from django.db import IntegrityError
 from PIL import Image
 from rest_framework.test import APIClient
 
+from config import rows
 from inspection.constants import Status
 from inspection.models import Inspection
 from tests.conftest import stored_files
@@ -216,10 +217,10 @@ def test_stored_image_is_removed_when_the_row_cannot_be_written(station_key, mon
     """Fault injection: the insert fails after the image was written to storage."""
     _, key = station_key
 
-    def failing_create(**kwargs):
+    def failing_insert(instance, using="default"):
         raise IntegrityError("simulated database failure")
 
-    monkeypatch.setattr(Inspection.objects, "create", failing_create)
+    monkeypatch.setattr(rows, "insert", failing_insert)
     before = stored_files()
     with pytest.raises(IntegrityError):
         post(key, image=jpeg_bytes())
