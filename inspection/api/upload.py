@@ -10,7 +10,7 @@ headers `Kensa-Serial`, `Kensa-Captured-At`, `Kensa-Line`.
 import tempfile
 from typing import IO
 
-from django.core.files.uploadedfile import UploadedFile
+import multipart
 from django.http import HttpRequest
 from rest_framework import status
 
@@ -24,6 +24,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A raw body is spooled to disk past this size, like Django spools multipart files.
 RAW_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _CHUNK = 256 * 1024
+# The form has three fields; a body with many parts is not from a station.
+MULTIPART_MAX_PARTS = 16
 
 
 def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
@@ -43,7 +45,7 @@ def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
 def upload_from_request(request: HttpRequest, station: Station, *, max_image_bytes: int) -> Upload:
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return _from_multipart(request)
+        return _from_multipart(request, max_image_bytes)
     if content_type.startswith("image/"):
         return _from_raw_body(request, station, content_type, max_image_bytes)
     raise ApiError(
@@ -53,20 +55,58 @@ def upload_from_request(request: HttpRequest, station: Station, *, max_image_byt
     )
 
 
-def _from_multipart(request: HttpRequest) -> Upload:
-    image = request.FILES.get("image")
-    if not isinstance(image, UploadedFile):
+def _from_multipart(request: HttpRequest, max_image_bytes: int) -> Upload:
+    parts = _multipart_parts(request, max_image_bytes)
+    image = parts.get("image")
+    if image is None or image.filename is None:
         raise ApiError("image_missing", "Send the image as the multipart field 'image'.")
-    part_type = (image.content_type or "").lower()
+    part_type = (image.content_type or "").split(";")[0].strip().lower()
+    image.file.seek(0)
     return Upload(
-        stream=image,
-        size=image.size or 0,
-        serial=parse_serial(request.POST.get("serial")),
-        captured_at=parse_captured_at(request.POST.get("captured_at")),
+        stream=image.file,
+        size=image.size,
+        serial=parse_serial(_field(parts, "serial")),
+        captured_at=parse_captured_at(_field(parts, "captured_at")),
         idempotency_key=_idempotency_key(request),
         # A part sent as application/octet-stream claims nothing; one sent as image/x claims x.
         declared_format=_declared_format(part_type) if part_type.startswith("image/") else None,
     )
+
+
+def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, multipart.MultipartPart]:
+    """The body's parts by name (the first of each name), read by the `multipart` library:
+    Django's own parser cost a fifth of an upload's CPU, this one a fifth of that. Parts stay
+    in memory up to RAW_SPOOL_MEMORY_BYTES, as raw bodies do, and go to a temporary file past it."""
+    _, options = multipart.parse_options_header(request.META.get("CONTENT_TYPE", ""))
+    if not options.get("boundary"):
+        raise ApiError("multipart_invalid", "The multipart Content-Type names no boundary.")
+    length = int(request.META.get("CONTENT_LENGTH") or -1)
+    parser = multipart.MultipartParser(
+        request,
+        options["boundary"],
+        content_length=length,
+        spool_limit=RAW_SPOOL_MEMORY_BYTES,
+        partsize_limit=max_image_bytes + 1,  # one byte over is enough to refuse it as too large
+        part_limit=MULTIPART_MAX_PARTS,
+    )
+    parts: dict[str, multipart.MultipartPart] = {}
+    try:
+        for part in parser:
+            parts.setdefault(part.name, part)
+    except multipart.ParserLimitReached:
+        raise ApiError(
+            "image_too_large",
+            f"A part of the request has more than {max_image_bytes} bytes.",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        ) from None
+    except multipart.MultipartError as exc:
+        raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}.") from None
+    return parts
+
+
+def _field(parts: dict[str, multipart.MultipartPart], name: str) -> str | None:
+    part = parts.get(name)
+    return None if part is None else part.value
 
 
 def _from_raw_body(request: HttpRequest, station: Station, content_type: str, max_image_bytes: int) -> Upload:

@@ -37,7 +37,7 @@ def new_inspection(station, **fields) -> Inspection:
 
 
 def stored(inspection_id) -> dict:
-    row = Inspection.objects.filter(id=inspection_id).values().get()
+    row = dict(Inspection.objects.filter(id=inspection_id).values().get())
     assert row.pop("id") == inspection_id
     return row
 

@@ -225,3 +225,48 @@ def test_stored_image_is_removed_when_the_row_cannot_be_written(station_key, mon
     with pytest.raises(IntegrityError):
         post(key, image=jpeg_bytes())
     assert stored_files() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--BoUnDaRy\r\nContent-Disposition: form-data; name="serial"\r\n\r\nSN-1\r\n--BoUnDaRy\r\n'
+        b'Content-Disposition: form-data; name="image"; filename="part.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        b"\xff\xd8\xff",  # cut off inside the image, no closing boundary
+        b"no multipart framing at all",
+    ],
+    ids=["truncated", "unframed"],
+)
+def test_malformed_multipart_body(station_key, body):
+    _, key = station_key
+    before = stored_files()
+    response = APIClient().generic(
+        "POST",
+        URL,
+        body,
+        content_type="multipart/form-data; boundary=BoUnDaRy",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert_refused(response, 400, "multipart_invalid", before)
+
+
+def test_multipart_without_a_boundary(station_key):
+    _, key = station_key
+    before = stored_files()
+    response = APIClient().generic(
+        "POST", URL, b"x", content_type="multipart/form-data", HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
+    assert_refused(response, 400, "multipart_invalid", before)
+
+
+def test_missing_key_names_the_scheme(station_key):
+    response = post(None, image=jpeg_bytes())
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="kensa"'
+
+
+def test_other_methods_are_refused_in_the_error_shape(station_key):
+    _, key = station_key
+    response = APIClient().generic("PUT", URL, b"", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
+    assert response["Allow"] == "POST"

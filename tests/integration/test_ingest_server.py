@@ -1,7 +1,9 @@
 """The ingest role under gunicorn: the station API only, the rest of the site is not there."""
 
+import json
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -67,3 +69,43 @@ def test_concurrent_uploads_each_get_their_own_row_and_task(process_logs):
     assert sorted(rows.values_list("serial", flat=True)) == sorted(f"G-{n}" for n in range(64))
     assert broker.llen(queue) == 64
     broker.delete(queue)
+
+
+def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
+    """gunicorn's WSGI entry sends uploads straight to their view (config/wsgi.py), past
+    Django's middleware: a foreign Host, a missing key and a malformed body are still refused
+    in the API's error shape, and nothing is stored for them."""
+    import http.client
+
+    from inspection.feeder import multipart_body
+
+    line = make_line(code="ingest-refusals")
+    _, key = make_station(line)
+    body, content_type = multipart_body(
+        {"serial": "R-1"}, filename="part.jpg", content=jpeg_bytes(), content_type="image/jpeg"
+    )
+    server = start_gunicorn_ingest(process_env(), process_logs)
+
+    def post(headers: dict[str, str], payload: bytes = body) -> tuple[int, dict, dict]:
+        connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+        try:
+            connection.request("POST", "/api/v1/inspections/", body=payload, headers=headers)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), json.loads(response.read())
+        finally:
+            connection.close()
+
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+    try:
+        foreign = post({**auth, "Host": "evil.example"})
+        no_key = post({"Content-Type": content_type})
+        cut = post(auth, body[: len(body) // 2])
+        accepted = post(auth)
+    finally:
+        server.stop()
+    assert (foreign[0], foreign[2]["error"]["code"]) == (400, "bad_request")
+    assert (no_key[0], no_key[2]["error"]["code"]) == (401, "missing_api_key")
+    assert no_key[1]["WWW-Authenticate"] == 'Bearer realm="kensa"'
+    assert cut[0] == 400
+    assert accepted[0] == 202 and accepted[1]["Location"] == accepted[2]["url"]
+    assert list(Inspection.objects.filter(line=line).values_list("id", flat=True)) == [uuid.UUID(accepted[2]["id"])]
