@@ -7,7 +7,8 @@ each inspection ends in exactly one terminal state with exactly one set of resul
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -53,19 +54,50 @@ def inspection_fail_if_out_of_attempts(*, inspection_id: uuid.UUID) -> bool:
     return _finish_unowned(spent, Status.FAILED, ErrorCode.TOO_MANY_ATTEMPTS, inspection_id)
 
 
-def inspection_claim(*, inspection_id: uuid.UUID) -> int | None:
-    """Claim the inspection for this worker and return the attempt number, or None if it is
-    finished, owned by a live worker, past its deadline or out of attempts (the caller then
-    expires or fails it). The attempt number is the claim's token: results are written only
-    while it is still the row's current attempt."""
+@dataclass(frozen=True)
+class Claim:
+    inspection: Inspection  # as claimed: running, with its line and the line's current model
+    attempt: int  # the claim's token: results are written only while it is the row's attempt
+
+
+def inspections_claim(*, inspection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Claim]:
+    """Claim inspections for this worker, a whole round of them in one transaction, and return
+    those claimed. One is not claimed if it is finished, owned by a live worker, past its
+    deadline or out of attempts (the caller then expires or fails it).
+
+    The rows are locked as they are read, so a concurrent claim of the same row waits for this
+    one and then finds it owned; each claimed row's attempt goes up by one.
+    """
     now = timezone.now()
+    stale = now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
     with transaction.atomic():
-        claimable = _claimable(inspection_id).filter(deadline_at__gte=now, attempts__lt=F("attempt_limit"))
-        claimed = claimable.update(status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
-        if not claimed:
-            return None
-        attempt: int = Inspection.objects.values_list("attempts", flat=True).get(id=inspection_id)
-        return attempt
+        rows = list(
+            Inspection.objects.select_for_update()
+            .filter(
+                Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale),
+                id__in=list(inspection_ids),
+                deadline_at__gte=now,
+                attempts__lt=F("attempt_limit"),
+            )
+            .order_by("id")  # every worker locks in the same order: no deadlocks between rounds
+        )
+        if rows:
+            Inspection.objects.filter(id__in=[row.id for row in rows]).update(
+                status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+            )
+    # The lines (with their current models) once per round, not once per row: a round is
+    # mostly one line's images.
+    lines = ProductionLine.objects.select_related("inspection_model").in_bulk({row.line_id for row in rows})
+    for row in rows:
+        row.status, row.started_at, row.attempts = Status.RUNNING, now, row.attempts + 1
+        row.line = lines[row.line_id]
+    return {row.id: Claim(row, row.attempts) for row in rows}
+
+
+def inspection_claim(*, inspection_id: uuid.UUID) -> int | None:
+    """Claim one inspection (see inspections_claim) and return its attempt number, or None."""
+    claim = inspections_claim(inspection_ids=[inspection_id]).get(inspection_id)
+    return None if claim is None else claim.attempt
 
 
 def inspection_release(*, inspection_id: uuid.UUID, attempt: int) -> bool:

@@ -18,19 +18,20 @@ from django.conf import settings
 from django.utils import timezone
 
 from inspection import engine
-from inspection.batching import Batcher, BatchResult
-from inspection.constants import TERMINAL_STATUSES, ErrorCode, TaskType
+from inspection.batching import Batcher, BatchResult, Combiner
+from inspection.constants import ErrorCode, TaskType
 from inspection.lifecycle import (
-    inspection_claim,
+    Claim,
     inspection_expire_if_due,
     inspection_fail,
     inspection_fail_if_out_of_attempts,
     inspection_release,
+    inspections_claim,
 )
 from inspection.models import Inspection
 from inspection.storage import read_image
 from inspection.verdicts import judge_classification, judge_detection, judge_segmentation
-from results.services import inspection_record_result
+from results.services import Result, inspections_record_results
 
 logger = logging.getLogger(__name__)
 
@@ -74,24 +75,47 @@ def _infer_group(_sha256: Hashable, items: list[tuple[engine.LoadedModel, Any]])
     return engine.infer(loaded, [tensor for _, tensor in items])
 
 
+class _Rounds:
+    """This process's shared database rounds: concurrent inspections claim together and
+    record together, in the thread of the first to arrive (see batching.Combiner)."""
+
+    def __init__(self, max_size: int, max_wait_seconds: float):
+        self.claims = Combiner(_claim_round, max_size=max_size, max_wait_seconds=max_wait_seconds)
+        self.records = Combiner(inspections_record_results, max_size=max_size, max_wait_seconds=max_wait_seconds)
+
+
+_rounds: _Rounds | None = None
+
+
+def _database_rounds() -> _Rounds:
+    global _rounds
+    with _batcher_lock:
+        if _rounds is None:
+            _rounds = _Rounds(settings.KENSA_BATCH_SIZE, settings.KENSA_BATCH_WAIT_MS / 1000)
+        return _rounds
+
+
+def _claim_round(inspection_ids: list[uuid.UUID]) -> list[Claim | None]:
+    claims = inspections_claim(inspection_ids=inspection_ids)
+    # pop: the same inspection twice in a round (a message delivered twice) is claimed once.
+    return [claims.pop(inspection_id, None) for inspection_id in inspection_ids]
+
+
 def run_inspection(inspection_id: uuid.UUID) -> Outcome:
-    inspection = Inspection.objects.select_related("line__inspection_model").filter(id=inspection_id).first()
-    if inspection is None or inspection.status in TERMINAL_STATUSES:
-        return Outcome.SKIPPED
-    attempt = inspection_claim(inspection_id=inspection_id)
-    if attempt is None:
-        # Not claimable: finished or owned by another worker, or due to end here.
+    claim = _database_rounds().claims.call(inspection_id)
+    if claim is None:
+        # Not claimable: unknown, finished or owned by another worker, or due to end here.
         if inspection_expire_if_due(inspection_id=inspection_id):
             return Outcome.EXPIRED
         if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
             return Outcome.FAILED
         return Outcome.SKIPPED
     try:
-        return _run_claimed(inspection, attempt)
+        return _run_claimed(claim.inspection, claim.attempt)
     except BaseException:
         # Transient (database, storage, Redis) or unexpected: give the claim back and let
         # the task retry. Each try spends an attempt, so a poison image ends as failed.
-        inspection_release(inspection_id=inspection_id, attempt=attempt)
+        inspection_release(inspection_id=inspection_id, attempt=claim.attempt)
         raise
 
 
@@ -142,7 +166,5 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
         judgement = judge_classification(spec, answer.value)
     timings["postprocess_ms"] = _ms(start)
 
-    recorded = inspection_record_result(
-        inspection_id=inspection_id, attempt=attempt, model=spec, judgement=judgement, timings=timings
-    )
+    recorded = _database_rounds().records.call(Result(inspection_id, attempt, spec, judgement, timings))
     return Outcome.DONE if recorded else Outcome.SKIPPED

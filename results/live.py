@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -43,26 +44,46 @@ def line_group(line_code: str) -> str:
 
 def inspection_json(inspection: Any) -> dict[str, Any]:
     """The inspection as plain JSON types (what the serializer gives, with dates as strings)."""
-    from results.api.serializers import InspectionSerializer
-
-    data: dict[str, Any] = json.loads(json.dumps(InspectionSerializer(inspection).data, cls=DjangoJSONEncoder))
+    [data] = inspections_json([inspection])
     return data
 
 
-def publish_inspection(*, inspection_id: uuid.UUID) -> None:
-    from results.selectors import inspection_get
+def inspections_json(inspections: Sequence[Any]) -> list[dict[str, Any]]:
+    from results.api.serializers import InspectionSerializer
 
-    inspection = inspection_get(inspection_id)
-    if inspection is None:
-        return
+    data: list[dict[str, Any]] = json.loads(
+        json.dumps(InspectionSerializer(inspections, many=True).data, cls=DjangoJSONEncoder)
+    )
+    return data
+
+
+def publish_inspections(*, inspection_ids: Sequence[uuid.UUID]) -> None:
+    """Push finished inspections to their lines' dashboards: one read and one serialization
+    for all of them, and all the sends at once on the push loop."""
+    from results.selectors import inspections_with_results
+
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not inspection_ids:
         return
-    message = {"type": EVENT_TYPE, "inspection": inspection_json(inspection)}
+    inspections = list(inspections_with_results().filter(id__in=list(inspection_ids)))
+    messages = [
+        (line_group(inspection.line.code), {"type": EVENT_TYPE, "inspection": data})
+        for inspection, data in zip(inspections, inspections_json(inspections), strict=True)
+    ]
+
+    async def send_all() -> list[BaseException | None]:
+        sends = (layer.group_send(group, message) for group, message in messages)
+        return await asyncio.gather(*sends, return_exceptions=True)
+
     try:
-        sent = asyncio.run_coroutine_threadsafe(
-            layer.group_send(line_group(inspection.line.code), message), _publisher_loop()
-        )
-        sent.result(timeout=SEND_TIMEOUT_SECONDS)
+        outcomes = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=SEND_TIMEOUT_SECONDS)
     except Exception:
-        logger.exception("Live push of inspection %s failed; dashboards catch up over REST", inspection_id)
+        logger.exception("Live push of %d inspections failed; dashboards catch up over REST", len(messages))
+        return
+    for (group, _), outcome in zip(messages, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            logger.error("Live push to %s failed; dashboards catch up over REST: %r", group, outcome)
+
+
+def publish_inspection(*, inspection_id: uuid.UUID) -> None:
+    publish_inspections(inspection_ids=[inspection_id])

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from inspection.batching import Batcher
+from inspection.batching import Batcher, Combiner
 
 
 class Recorder:
@@ -77,7 +77,7 @@ def test_an_error_reaches_the_threads_of_its_group_only():
     with pytest.raises(RuntimeError, match="forward pass failed"):
         bad.result(timeout=5)
     # The batcher's thread survives a failed group.
-    assert batcher.submit("fine", 3).result(timeout=5).value == 3
+    assert batcher.submit("fine", 3).result(timeout=30).value == 3  # a lone item waits out the 5 s
 
 
 def test_threads_submitting_together_share_forward_passes():
@@ -108,3 +108,73 @@ def test_close_runs_what_is_pending_and_refuses_more():
     assert future.result(timeout=1).value == 50
     with pytest.raises(RuntimeError):
         batcher.submit("m", 6)
+
+
+# The combiner: concurrent callers share one call, run in the thread of the first of them.
+
+
+def combine_in_threads(combiner, items):
+    answers: dict[int, object] = {}
+
+    def call(item):
+        try:
+            answers[item] = combiner.call(item)
+        except Exception as exc:
+            answers[item] = exc
+
+    threads = [threading.Thread(target=call, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return answers
+
+
+def test_concurrent_callers_share_one_call_in_the_first_callers_thread():
+    calls: list[tuple[list[int], str]] = []
+
+    def run_all(items):
+        calls.append((sorted(items), threading.current_thread().name))
+        return [item * 10 for item in items]
+
+    combiner = Combiner(run_all, max_size=4, max_wait_seconds=30)
+    started = time.monotonic()
+    answers = combine_in_threads(combiner, range(4))
+    assert answers == {0: 0, 1: 10, 2: 20, 3: 30}
+    assert time.monotonic() - started < 5  # full: it did not wait out the 30 s
+    [(items, thread_name)] = calls
+    assert items == [0, 1, 2, 3]
+    assert thread_name != threading.current_thread().name and thread_name.startswith("Thread-")
+
+
+def test_a_lone_caller_runs_after_the_wait_and_the_next_round_starts_afresh():
+    calls: list[list[int]] = []
+
+    def run_all(items):
+        calls.append(list(items))
+        return items
+
+    combiner = Combiner(run_all, max_size=8, max_wait_seconds=0.05)
+    started = time.monotonic()
+    assert combiner.call(7) == 7
+    assert 0.04 <= time.monotonic() - started < 2
+    assert combiner.call(8) == 8
+    assert calls == [[7], [8]]
+
+
+def test_an_error_reaches_every_caller_of_its_round_and_only_them():
+    def run_all(items):
+        if 13 in items:
+            raise ValueError("bad round")
+        return items
+
+    combiner = Combiner(run_all, max_size=2, max_wait_seconds=5)
+    answers = combine_in_threads(combiner, [13, 14])
+    assert all(isinstance(answer, ValueError) for answer in answers.values())
+    assert combine_in_threads(combiner, [1, 2]) == {1: 1, 2: 2}
+
+
+def test_size_one_runs_inline_and_a_wrong_number_of_answers_is_an_error():
+    assert Combiner(lambda items: [item + 1 for item in items], max_size=1, max_wait_seconds=5).call(1) == 2
+    with pytest.raises(RuntimeError):
+        Combiner(lambda items: [], max_size=1, max_wait_seconds=0).call(1)

@@ -254,7 +254,7 @@ def test_multipart_without_a_boundary(station_key):
     _, key = station_key
     before = stored_files()
     response = APIClient().generic(
-        "POST", URL, b"x", content_type="multipart/form-data", HTTP_AUTHORIZATION=f"Bearer {key}"
+        "POST", URL, "x", content_type="multipart/form-data", HTTP_AUTHORIZATION=f"Bearer {key}"
     )
     assert_refused(response, 400, "multipart_invalid", before)
 
@@ -267,6 +267,6 @@ def test_missing_key_names_the_scheme(station_key):
 
 def test_other_methods_are_refused_in_the_error_shape(station_key):
     _, key = station_key
-    response = APIClient().generic("PUT", URL, b"", HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = APIClient().generic("PUT", URL, "", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
     assert response["Allow"] == "POST"

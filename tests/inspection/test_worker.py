@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db.models import F
 from django.utils import timezone
 
 from inspection import engine
@@ -196,3 +197,55 @@ def test_a_worker_that_lost_its_claim_writes_nothing(settings):
     assert late is False
     inspection.refresh_from_db()
     assert (inspection.verdict, inspection.attempts, inspection.defects.count()) == (Verdict.FAIL, 2, 1)
+
+
+def test_a_round_of_claims_takes_what_is_claimable_once(settings):
+    from inspection.lifecycle import inspections_claim
+    from inspection.worker import _claim_round
+
+    line = make_line(model=make_model(always="good"))
+    fresh, done, late, spent = (accept(line) for _ in range(4))
+    Inspection.objects.filter(id=done.id).update(status=Status.DONE)
+    Inspection.objects.filter(id=late.id).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    Inspection.objects.filter(id=spent.id).update(attempts=F("attempt_limit"))
+
+    claims = inspections_claim(inspection_ids=[fresh.id, done.id, late.id, spent.id, uuid.uuid4()])
+    assert set(claims) == {fresh.id}
+    assert claims[fresh.id].attempt == 1 and claims[fresh.id].inspection.line.inspection_model is not None
+    fresh.refresh_from_db()
+    assert (fresh.status, fresh.attempts) == (Status.RUNNING, 1)
+
+    twice = accept(line)  # a message delivered twice, both copies in one round
+    first, second = _claim_round([twice.id, twice.id])
+    assert first is not None and first.attempt == 1 and second is None
+
+
+def test_a_round_of_results_writes_each_owned_inspection_once(django_capture_on_commit_callbacks):
+    from inspection.lifecycle import inspections_claim
+    from inspection.verdicts import FoundDefect, Judgement
+    from results.services import Result, inspections_record_results
+
+    model = make_model(always="spot")
+    line = make_line(model=model)
+    owned, stolen = accept(line), accept(line)
+    claims = inspections_claim(inspection_ids=[owned.id, stolen.id])
+    Inspection.objects.filter(id=stolen.id).update(attempts=F("attempts") + 1)  # claimed again elsewhere
+    spot = Judgement(Verdict.FAIL, [FoundDefect("spot", 0.9, [1, 2, 3, 4], 4)])
+
+    def result(inspection, judgement=spot):
+        return Result(inspection.id, claims[inspection.id].attempt, model, judgement, {"model_ms": 1.0})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        written = inspections_record_results(
+            [result(owned), result(stolen), result(owned, Judgement(Verdict.PASS, []))]
+        )
+    assert written == [True, False, False]
+    owned.refresh_from_db()
+    stolen.refresh_from_db()
+    assert (owned.status, owned.verdict, owned.defects.count(), owned.timings) == (
+        Status.DONE,
+        Verdict.FAIL,
+        1,
+        {"model_ms": 1.0},
+    )
+    assert (stolen.status, stolen.verdict, stolen.defects.count()) == (Status.RUNNING, "", 0)
