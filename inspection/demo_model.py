@@ -30,7 +30,7 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 # Bump it whenever the training changes; with the data set's version and the seed it makes
 # the registered version, so a changed recipe never reuses an old model.
-RECIPE = 2
+RECIPE = 3
 PART_SIZE = (320, 256)  # parts are drawn at this size, then decoded as a worker would
 # Small batches: more steps for the same CPU time, which a model learning from scratch needs.
 BATCH_SIZE = 16
@@ -113,8 +113,12 @@ def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: i
     model.eval()
 
 
-def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 12) -> TrainedModel:
-    """Train on four fifths of `count` synthetic parts; score on the held-out fifth."""
+def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 16) -> TrainedModel:
+    """Train on four fifths of `count` synthetic parts; score on the held-out fifth.
+
+    The same seed gives different weights on different processors (torch's CPU kernels round
+    differently), so the epochs leave a margin: 12 scored spot and dent F1 0.99 on one machine
+    and 0.93 on another (an AMD EPYC), where 16 score at least 0.98."""
     splits = make_dataset(seed, count, size=PART_SIZE)
     train_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["train"]])
     train_y = torch.tensor([DEMO_LABELS.index(part.label) for part in splits["train"]])
