@@ -13,10 +13,7 @@ Everything else that queues work (retries, the sweeper, beat) keeps `apply_async
 """
 
 import base64
-import functools
 import json
-import os
-import threading
 import uuid
 
 import redis
@@ -24,6 +21,7 @@ from celery.utils.nodenames import anon_nodename
 from django.conf import settings
 
 from config.celery import app
+from config.per_process import PerProcess
 
 TASK_NAME = "inspection.tasks.inspect_image"
 # kombu's Redis transport keeps priority-0 messages under the queue's own name; Kensa sends no
@@ -33,28 +31,17 @@ DEFAULT_PRIORITY = 0
 # its task again (services.inspection_enqueue), so the station should not wait on the broker.
 SOCKET_TIMEOUT_SECONDS = 2.0
 
-_client: redis.Redis | None = None
-_client_pid = 0
-_client_lock = threading.Lock()
+
+def _connect() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.CELERY_BROKER_URL,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+    )
 
 
-def _broker() -> redis.Redis:
-    """This process's broker client; a forked child (gunicorn worker) makes its own."""
-    global _client, _client_pid
-    with _client_lock:
-        if _client is None or _client_pid != os.getpid():
-            _client = redis.Redis.from_url(
-                settings.CELERY_BROKER_URL,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-            )
-            _client_pid = os.getpid()
-        return _client
-
-
-@functools.cache
-def _origin(_pid: int) -> str:
-    return anon_nodename()  # this host and process (hence the pid in the key), as Celery names a sender
+_broker = PerProcess(_connect)
+_origin = PerProcess(anon_nodename)  # this host and process, as Celery names a sender
 
 
 def inspection_message(inspection_id: uuid.UUID, queue: str) -> bytes:
@@ -69,7 +56,7 @@ def inspection_message(inspection_id: uuid.UUID, queue: str) -> bytes:
         # What Celery would compute, without its safe-repr machinery: a UUID string's repr is safe.
         argsrepr=repr(args),
         kwargsrepr="{}",
-        origin=_origin(os.getpid()),
+        origin=_origin.get(),
         ignore_result=app.conf.task_ignore_result,
         reply_to=app.thread_oid,
     )
@@ -93,4 +80,4 @@ def inspection_message(inspection_id: uuid.UUID, queue: str) -> bytes:
 
 def send_inspection(inspection_id: uuid.UUID, queue: str) -> None:
     """Queue the inspection's task on `queue`. Raises redis.RedisError when Redis is away."""
-    _broker().lpush(queue, inspection_message(inspection_id, queue))
+    _broker.get().lpush(queue, inspection_message(inspection_id, queue))

@@ -1,7 +1,8 @@
 """An inspection's state changes after it was accepted: claim, release, fail, expire, re-send.
 
-Every change is a conditional UPDATE on the status (and on the attempt that owns the row),
-so two workers, a worker and the sweeper, or a message delivered twice can never both act:
+Every change is conditional on the status (and on the attempt that owns the row): an UPDATE
+whose WHERE says so, or, for a round of claims, rows read under a lock with that condition
+and then updated. So two workers, a worker and the sweeper, or a message delivered twice can never both act:
 each inspection ends in exactly one terminal state with exactly one set of results.
 """
 
@@ -20,7 +21,7 @@ from inspection.constants import ErrorCode, Status
 from inspection.models import Inspection
 from inspection.services import inspection_enqueue
 from lines.models import ProductionLine
-from results.live import publish_inspection
+from results.live import publish_inspections
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _claimable(inspection_id: uuid.UUID) -> QuerySet[Inspection]:
 def _finish_unowned(queryset: QuerySet[Inspection], status: str, error_code: str, inspection_id: uuid.UUID) -> bool:
     finished = queryset.update(status=status, error_code=error_code, finished_at=timezone.now())
     if finished:
-        publish_inspection(inspection_id=inspection_id)
+        publish_inspections(inspection_ids=[inspection_id])
     return bool(finished)
 
 
@@ -92,12 +93,6 @@ def inspections_claim(*, inspection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
         row.status, row.started_at, row.attempts = Status.RUNNING, now, row.attempts + 1
         row.line = lines[row.line_id]
     return {row.id: Claim(row, row.attempts) for row in rows}
-
-
-def inspection_claim(*, inspection_id: uuid.UUID) -> int | None:
-    """Claim one inspection (see inspections_claim) and return its attempt number, or None."""
-    claim = inspections_claim(inspection_ids=[inspection_id]).get(inspection_id)
-    return None if claim is None else claim.attempt
 
 
 def inspection_release(*, inspection_id: uuid.UUID, attempt: int) -> bool:

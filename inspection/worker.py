@@ -7,7 +7,6 @@ attempts are spent is failed as poison instead of claimed again.
 """
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Hashable
@@ -17,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from config.per_process import PerProcess
 from inspection import engine
 from inspection.batching import Batcher, BatchResult, Combiner
 from inspection.constants import ErrorCode, TaskType
@@ -47,27 +47,26 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-_batcher: Batcher | None = None
-_batcher_lock = threading.Lock()
-
-
 def _forward(loaded: engine.LoadedModel, tensor: Any) -> BatchResult:
     """The model's answer for one preprocessed image, from a forward pass shared with the
     other inspections this process has in hand for the same model (see batching.py)."""
-    global _batcher
     if settings.KENSA_BATCH_SIZE == 1:
         start = time.perf_counter()
         [value] = engine.infer(loaded, [tensor])
         return BatchResult(value, batch_size=1, waited_ms=0.0, run_ms=_ms(start))
-    with _batcher_lock:
-        if _batcher is None:
-            _batcher = Batcher(
-                _infer_group,
-                max_size=settings.KENSA_BATCH_SIZE,
-                max_wait_seconds=settings.KENSA_BATCH_WAIT_MS / 1000,
-                name="kensa-inference",
-            )
-    return _batcher.submit(loaded.sha256, (loaded, tensor)).result()
+    return _batcher.get().submit(loaded.sha256, (loaded, tensor)).result()
+
+
+def _start_batcher() -> Batcher:
+    return Batcher(
+        _infer_group,
+        max_size=settings.KENSA_BATCH_SIZE,
+        max_wait_seconds=settings.KENSA_BATCH_WAIT_MS / 1000,
+        name="kensa-inference",
+    )
+
+
+_batcher = PerProcess(_start_batcher)
 
 
 def _infer_group(_sha256: Hashable, items: list[tuple[engine.LoadedModel, Any]]) -> list[Any]:
@@ -84,15 +83,7 @@ class _Rounds:
         self.records = Combiner(inspections_record_results, max_size=max_size, max_wait_seconds=max_wait_seconds)
 
 
-_rounds: _Rounds | None = None
-
-
-def _database_rounds() -> _Rounds:
-    global _rounds
-    with _batcher_lock:
-        if _rounds is None:
-            _rounds = _Rounds(settings.KENSA_BATCH_SIZE, settings.KENSA_BATCH_WAIT_MS / 1000)
-        return _rounds
+_rounds = PerProcess(lambda: _Rounds(settings.KENSA_BATCH_SIZE, settings.KENSA_BATCH_WAIT_MS / 1000))
 
 
 def _claim_round(inspection_ids: list[uuid.UUID]) -> list[Claim | None]:
@@ -102,7 +93,7 @@ def _claim_round(inspection_ids: list[uuid.UUID]) -> list[Claim | None]:
 
 
 def run_inspection(inspection_id: uuid.UUID) -> Outcome:
-    claim = _database_rounds().claims.call(inspection_id)
+    claim = _rounds.get().claims.call(inspection_id)
     if claim is None:
         # Not claimable: unknown, finished or owned by another worker, or due to end here.
         if inspection_expire_if_due(inspection_id=inspection_id):
@@ -166,5 +157,5 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
         judgement = judge_classification(spec, answer.value)
     timings["postprocess_ms"] = _ms(start)
 
-    recorded = _database_rounds().records.call(Result(inspection_id, attempt, spec, judgement, timings))
+    recorded = _rounds.get().records.call(Result(inspection_id, attempt, spec, judgement, timings))
     return Outcome.DONE if recorded else Outcome.SKIPPED

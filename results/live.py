@@ -7,7 +7,6 @@ up over REST. A failed push therefore never fails the inspection; it is logged.
 import asyncio
 import json
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Sequence
@@ -16,39 +15,32 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 
+from config.per_process import PerProcess
+
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "inspection.finished"
 SEND_TIMEOUT_SECONDS = 10
 
+
 # One event loop per process, in its own thread, for every push from sync code. The Redis
 # channel layer keeps its connections per event loop, so `async_to_sync` (a new loop per
 # call) opened and closed a connection for every inspection; this loop keeps them.
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid = 0
-_loop_lock = threading.Lock()
+def _start_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="kensa-live-push", daemon=True).start()
+    return loop
 
 
-def _publisher_loop() -> asyncio.AbstractEventLoop:
-    global _loop, _loop_pid
-    with _loop_lock:
-        if _loop is None or _loop_pid != os.getpid():  # a forked child does not inherit the thread
-            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
-            threading.Thread(target=_loop.run_forever, name="kensa-live-push", daemon=True).start()
-        return _loop
+_publisher_loop = PerProcess(_start_loop)
 
 
 def line_group(line_code: str) -> str:
     return f"line.{line_code}"
 
 
-def inspection_json(inspection: Any) -> dict[str, Any]:
-    """The inspection as plain JSON types (what the serializer gives, with dates as strings)."""
-    [data] = inspections_json([inspection])
-    return data
-
-
 def inspections_json(inspections: Sequence[Any]) -> list[dict[str, Any]]:
+    """Inspections as plain JSON types (what the serializer gives, with dates as strings)."""
     from results.api.serializers import InspectionSerializer
 
     data: list[dict[str, Any]] = json.loads(
@@ -76,14 +68,12 @@ def publish_inspections(*, inspection_ids: Sequence[uuid.UUID]) -> None:
         return await asyncio.gather(*sends, return_exceptions=True)
 
     try:
-        outcomes = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=SEND_TIMEOUT_SECONDS)
+        outcomes = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop.get()).result(
+            timeout=SEND_TIMEOUT_SECONDS
+        )
     except Exception:
         logger.exception("Live push of %d inspections failed; dashboards catch up over REST", len(messages))
         return
     for (group, _), outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             logger.error("Live push to %s failed; dashboards catch up over REST: %r", group, outcome)
-
-
-def publish_inspection(*, inspection_id: uuid.UUID) -> None:
-    publish_inspections(inspection_ids=[inspection_id])

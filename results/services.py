@@ -76,11 +76,3 @@ def _write(results: list[Result], finished_at: datetime) -> None:
         for result in results
         for d in result.judgement.defects
     )
-
-
-def inspection_record_result(
-    *, inspection_id: uuid.UUID, attempt: int, model: InspectionModel, judgement: Judgement, timings: dict[str, float]
-) -> bool:
-    """Record one result (see inspections_record_results); False if its attempt lost the inspection."""
-    [written] = inspections_record_results([Result(inspection_id, attempt, model, judgement, timings)])
-    return written

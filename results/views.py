@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from lines.models import ProductionLine
 from results.api.pagination import cursor_after
-from results.live import inspection_json
+from results.live import inspections_json
 from results.selectors import recent_inspections
 
 RECENT_ON_FIRST_PAINT = 40
@@ -23,5 +23,5 @@ def line_dashboard(request: HttpRequest, line_code: str) -> HttpResponse:
     rows = recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)
     # The feed resumes from here over REST after a reconnect (the live push is at most once).
     cursor = cursor_after(rows, default="") or ""
-    context = {"line": line, "recent": [inspection_json(row) for row in rows], "cursor": cursor}
+    context = {"line": line, "recent": inspections_json(rows), "cursor": cursor}
     return render(request, "results/dashboard.html", context)

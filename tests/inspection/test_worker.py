@@ -180,21 +180,19 @@ def test_an_error_after_the_claim_releases_it_and_a_poison_image_fails_after_its
 def test_a_worker_that_lost_its_claim_writes_nothing(settings):
     """A worker stalls past its lease, another claims and finishes; the first one's result
     is discarded, not added."""
-    from inspection.lifecycle import inspection_claim
+    from inspection.lifecycle import inspections_claim
     from inspection.verdicts import Judgement
-    from results.services import inspection_record_result
+    from results.services import Result, inspections_record_results
 
     model = make_model(always="spot")
     inspection = accept(make_line(model=model))
-    first = inspection_claim(inspection_id=inspection.id)
+    first = inspections_claim(inspection_ids=[inspection.id])[inspection.id].attempt
     assert first == 1
     stale = timezone.now() - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
     Inspection.objects.filter(id=inspection.id).update(started_at=stale)
     assert run_inspection(inspection.id) == Outcome.DONE
-    late = inspection_record_result(
-        inspection_id=inspection.id, attempt=first, model=model, judgement=Judgement(Verdict.PASS, []), timings={}
-    )
-    assert late is False
+    late = inspections_record_results([Result(inspection.id, first, model, Judgement(Verdict.PASS, []), {})])
+    assert late == [False]
     inspection.refresh_from_db()
     assert (inspection.verdict, inspection.attempts, inspection.defects.count()) == (Verdict.FAIL, 2, 1)
 
