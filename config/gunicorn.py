@@ -6,6 +6,9 @@ and type were chosen by measurement (bench/ingest.py, see README).
 """
 
 import os
+import tempfile
+from pathlib import Path
+from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8001")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -17,3 +20,25 @@ keepalive = 30
 timeout = 60
 graceful_timeout = 30
 accesslog = None
+
+# Every worker's metrics in one /metrics answer (prometheus_client's multiprocess mode).
+# Without it a scrape reads whichever worker answers, so counters jump between the workers'
+# values and a rate() means nothing. Each worker keeps its values in files in this directory;
+# it must be named before a worker imports prometheus_client, hence here, in the master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kensa-ingest-metrics-")
+
+
+def on_starting(server: Any) -> None:
+    """A new server's counters start at zero, as one process's do: drop an earlier run's files."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's counters stay in the sum; its live gauges go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -44,3 +44,13 @@ def test_compose_serves_uploads_with_the_ingest_role_under_gunicorn():
     ingest = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["ingest"]
     assert ingest["command"] == ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
     assert ingest["environment"]["KENSA_ROLE"] == "ingest"
+
+
+def test_prometheus_scrapes_the_upload_api_as_an_allowed_host():
+    scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape}
+    assert targets == {"kensa-web": ["web:8000"], "kensa-ingest": ["ingest:8001"]}
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    allowed = compose["ingest"]["environment"]["ALLOWED_HOSTS"].split(",")
+    assert {"web", "ingest"} <= set(allowed)
+    assert compose["ingest"]["ports"] == ["8001:8001"]

@@ -109,3 +109,42 @@ def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
     assert cut[0] == 400
     assert accepted[0] == 202 and accepted[1]["Location"] == accepted[2]["url"]
     assert list(Inspection.objects.filter(line=line).values_list("id", flat=True)) == [uuid.UUID(accepted[2]["id"])]
+
+
+def test_metrics_count_the_uploads_of_every_worker(process_logs):
+    """gunicorn's workers keep their metrics in shared files (config/gunicorn.py): one scrape
+    sums every worker's uploads, whichever worker answers it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, key = make_station(make_line(code="ingest-metrics"))
+    image = jpeg_bytes()
+    server = start_gunicorn_ingest(process_env(), process_logs)
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            accepted = list(pool.map(lambda n: upload(server.url, key, jpeg=image, serial=f"M-{n}")[0], range(40)))
+            refused = list(pool.map(lambda n: upload(server.url, key, jpeg=b"junk", serial=f"J-{n}")[0], range(3)))
+        scrapes = [_scrape(server.url + "/metrics") for _ in range(4)]
+        worker_pids = {int(pid) for pid in _children(server.popen.pid)}
+    finally:
+        server.stop()
+    assert accepted == [202] * 40 and refused == [415] * 3
+    assert len(worker_pids) == 2
+    for metrics in scrapes:
+        assert metrics['kensa_uploads_total{outcome="accepted"}'] == 40
+        assert metrics['kensa_uploads_total{outcome="image_unrecognized"}'] == 3
+
+
+def _scrape(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def _children(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return children.read().split()
