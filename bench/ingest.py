@@ -157,7 +157,8 @@ def main() -> None:
         "PEER_AMQP_URL": args.amqp_url,
     }
     kensa_port, peer_port = 8902, 8901
-    kensa_server = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "-b", f"127.0.0.1:{kensa_port}", "config.wsgi"]
+    kensa_server = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "-b", f"127.0.0.1:{kensa_port}"]
+    kensa_server += ["config.ingest:application"]
     peer_server = [str(BIN / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{peer_port}"]
     peer_server += ["--chdir", str(PEERS), "flask_pika_producer:app"]
     processes: list[subprocess.Popen[bytes]] = []

@@ -1,7 +1,10 @@
-"""gunicorn settings for the upload API (docker/compose.yaml's `ingest` service, bench/ingest.py).
+"""gunicorn settings for the upload API (docker/compose.yaml's `ingest` service, bench/ingest.py):
 
-The upload API is plain request/response work, so it runs under WSGI: Django costs several
-times more CPU per request under ASGI. daphne keeps the pages and WebSockets. Worker count
+    gunicorn -c config/gunicorn.py config.ingest:application
+
+gunicorn manages the processes (restarts, graceful shutdown, the metrics hooks below); each
+runs uvicorn's event loop (uvloop, and httptools to parse HTTP), where direct uploads go to
+their door (inspection/api/door.py). daphne keeps the pages and WebSockets. The worker count
 and type were chosen by measurement (bench/ingest.py, see README).
 """
 
@@ -12,8 +15,7 @@ from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8001")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "uvicorn_worker.UvicornWorker")
 # Keep connections from stations open between uploads; a camera sends one every second or so.
 keepalive = 30
 # A slow station must not hold a worker forever.

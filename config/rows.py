@@ -9,6 +9,7 @@ models that have no receivers, and only with a primary key set by the caller.
 """
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, models
@@ -33,12 +34,29 @@ def _insert_sql(instance: models.Model, using: str) -> tuple[str, list[models.Fi
 
 def insert(instance: models.Model, using: str = "default") -> None:
     """INSERT `instance` (primary key already set) as a new row; IntegrityError if it clashes."""
-    if instance.pk is None:
-        raise ValueError("insert() needs the primary key set by the caller")
+    insert_many([instance], using)
+
+
+def insert_many(instances: Sequence[models.Model], using: str = "default") -> None:
+    """INSERT each instance (all of one model, primary keys set) as a new row: one statement
+    per row, all sent in one round trip (psycopg pipelines `executemany`). Not atomic by
+    itself: in autocommit each row commits alone, so wrap it in a transaction to commit the
+    rows together. IntegrityError if any row clashes."""
+    if any(instance.pk is None for instance in instances):
+        raise ValueError("insert needs the primary key set by the caller")
+    if not instances:
+        return
     connection = connections[using]
-    sql, fields = _insert_sql(instance, using)
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    sql, fields = _insert_sql(instances[0], using)
+    params = [
+        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+        for instance in instances
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    instance._state.adding = False
-    instance._state.db = using
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = using

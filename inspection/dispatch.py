@@ -81,3 +81,16 @@ def inspection_message(inspection_id: uuid.UUID, queue: str) -> bytes:
 def send_inspection(inspection_id: uuid.UUID, queue: str) -> None:
     """Queue the inspection's task on `queue`. Raises redis.RedisError when Redis is away."""
     _broker.get().lpush(queue, inspection_message(inspection_id, queue))
+
+
+def send_inspections(tasks: list[tuple[uuid.UUID, str]]) -> None:
+    """Queue many inspections' tasks, (inspection id, queue) each, with one LPUSH per queue,
+    all in one round trip. LPUSH of several values pushes them in order and workers take from
+    the other end, so the first sent is the first taken. Raises redis.RedisError."""
+    by_queue: dict[str, list[bytes]] = {}
+    for inspection_id, queue in tasks:
+        by_queue.setdefault(queue, []).append(inspection_message(inspection_id, queue))
+    pipeline = _broker.get().pipeline(transaction=False)
+    for queue, messages in by_queue.items():
+        pipeline.lpush(queue, *messages)
+    pipeline.execute()

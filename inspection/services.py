@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from rest_framework import status
 
@@ -18,7 +18,7 @@ from config.errors import ApiError
 from config.queues import inspection_queue
 from inspection import storage
 from inspection.constants import Status
-from inspection.dispatch import send_inspection
+from inspection.dispatch import send_inspection, send_inspections
 from inspection.imaging import check_image_size, validate_image
 from inspection.metrics import UPLOADS_SHED
 from inspection.models import Inspection
@@ -52,13 +52,37 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     removed again, so storage never holds an image the database does not know. A retry with
     the Idempotency-Key of an accepted upload gets that upload back, also when both race:
     the database's unique constraint picks the one that is kept.
+
+    The ingest server's door (inspection/api/door.py) takes the same steps on its event loop.
     """
     line = station.line
     check_image_size(upload.size, max_bytes=settings.KENSA_MAX_IMAGE_BYTES)
     digest = storage.sha256_of(upload.stream)
-    if upload.idempotency_key and (previous := _previous_upload(station, upload, digest)):
+    if upload.idempotency_key and (previous := previous_upload(station, upload, digest)):
         return Accepted(previous, replayed=True)
-    _check_line_accepts(line)
+    check_line_accepts(line, backlog_full=backlog_is_full(line))
+    inspection = inspection_stored(station, upload, digest)
+    try:
+        # One INSERT, committed by itself: BEGIN and COMMIT round trips cost as much CPU as
+        # the INSERT. Inside a caller's transaction, a savepoint keeps an IntegrityError
+        # (a racing retry) from breaking that transaction.
+        with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
+            rows.insert(inspection)  # Inspection.objects.create without its per-call SQL compile
+    except IntegrityError:
+        storage.delete_image(inspection.image_key)
+        return replay_after_clash(station, upload, digest)
+    except BaseException:
+        storage.delete_image(inspection.image_key)
+        raise
+    # At once in autocommit; at the caller's commit inside its transaction.
+    transaction.on_commit(lambda: inspection_enqueue(inspection_id=inspection.id, priority=line.priority))
+    return Accepted(inspection, replayed=False)
+
+
+def inspection_stored(station: Station, upload: Upload, digest: str) -> Inspection:
+    """Validate the image, store it under a key of Kensa's choosing, and return its row, not
+    yet saved. Raises ApiError for a refused image, having stored nothing."""
+    line = station.line
     info = validate_image(
         upload.stream,
         size=upload.size,
@@ -71,46 +95,72 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     key = storage.image_key(
         line_code=line.code, inspection_id=inspection_id, received_at=received_at, extension=info.extension
     )
-    stored_key = storage.store_image(key, upload.stream)
+    return Inspection(
+        id=inspection_id,
+        line=line,
+        station=station,
+        serial=upload.serial,
+        image_key=storage.store_image(key, upload.stream),
+        image_sha256=digest,
+        image_bytes=upload.size,
+        image_format=info.format,
+        width=info.width,
+        height=info.height,
+        captured_at=upload.captured_at,
+        received_at=received_at,
+        queued_at=received_at,
+        deadline_at=received_at + timedelta(seconds=line.deadline_seconds),
+        attempt_limit=settings.KENSA_MAX_ATTEMPTS,
+        idempotency_key=upload.idempotency_key,
+    )
+
+
+def replay_after_clash(station: Station, upload: Upload, digest: str) -> Accepted:
+    """The row clashed with one already there: a concurrent retry with the same
+    Idempotency-Key won the race, so return its inspection. Re-raises IntegrityError when the
+    clash was anything else."""
+    previous = previous_upload(station, upload, digest) if upload.idempotency_key else None
+    if previous is None:
+        raise IntegrityError("the new inspection's row clashed with an existing one")
+    return Accepted(previous, replayed=True)
+
+
+def inspections_record_group(inspections: list[Inspection]) -> list[BaseException | None]:
+    """Commit new rows in one transaction, then send their tasks in one round trip: the write
+    of the door's group commit (inspection/api/door.py). One outcome per row: None, or the
+    error that row's upload gets. A row that clashes (a retry racing its original) does not
+    refuse the rest of its group: then each row is inserted again, committed alone."""
+    close_old_connections()  # as at a request's start: past CONN_MAX_AGE or broken, reconnect
     try:
-        # One INSERT, committed by itself: BEGIN and COMMIT round trips cost as much CPU as
-        # the INSERT. Inside a caller's transaction, a savepoint keeps an IntegrityError
-        # (a racing retry) from breaking that transaction.
-        with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
-            inspection = Inspection(
-                id=inspection_id,
-                line=line,
-                station=station,
-                serial=upload.serial,
-                image_key=stored_key,
-                image_sha256=digest,
-                image_bytes=upload.size,
-                image_format=info.format,
-                width=info.width,
-                height=info.height,
-                captured_at=upload.captured_at,
-                received_at=received_at,
-                queued_at=received_at,
-                deadline_at=received_at + timedelta(seconds=line.deadline_seconds),
-                attempt_limit=settings.KENSA_MAX_ATTEMPTS,
-                idempotency_key=upload.idempotency_key,
-            )
-            rows.insert(inspection)  # Inspection.objects.create without its per-call SQL compile
-    except IntegrityError:
-        storage.delete_image(stored_key)
-        previous = _previous_upload(station, upload, digest) if upload.idempotency_key else None
-        if previous is None:
-            raise
-        return Accepted(previous, replayed=True)  # a concurrent retry won the race
-    except BaseException:
-        storage.delete_image(stored_key)
-        raise
-    # At once in autocommit; at the caller's commit inside its transaction.
-    transaction.on_commit(lambda: inspection_enqueue(inspection_id=inspection_id, priority=line.priority))
-    return Accepted(inspection, replayed=False)
+        try:
+            with transaction.atomic():
+                rows.insert_many(inspections)
+            outcomes: list[BaseException | None] = [None] * len(inspections)
+        except IntegrityError:
+            outcomes = [_insert_alone(inspection) for inspection in inspections]
+    finally:
+        close_old_connections()
+    tasks = [
+        (inspection.id, inspection_queue(inspection.line.priority))
+        for inspection, outcome in zip(inspections, outcomes, strict=True)
+        if outcome is None
+    ]
+    if tasks:
+        inspections_enqueue(tasks)
+    return outcomes
 
 
-def _previous_upload(station: Station, upload: Upload, digest: str) -> Inspection | None:
+def _insert_alone(inspection: Inspection) -> BaseException | None:
+    try:
+        rows.insert(inspection)
+    except DatabaseError as exc:
+        return exc
+    return None
+
+
+def previous_upload(station: Station, upload: Upload, digest: str) -> Inspection | None:
+    """The station's earlier inspection with this upload's Idempotency-Key, if any; raises
+    idempotency_key_reused when that one was of a different image."""
     previous = Inspection.objects.filter(station=station, idempotency_key=upload.idempotency_key).first()
     if previous is not None and previous.image_sha256 != digest:
         raise ApiError(
@@ -121,7 +171,7 @@ def _previous_upload(station: Station, upload: Upload, digest: str) -> Inspectio
     return previous
 
 
-def _check_line_accepts(line: ProductionLine) -> None:
+def check_line_accepts(line: ProductionLine, *, backlog_full: bool) -> None:
     if not line.active:
         raise ApiError("line_inactive", f"Line {line.code} is not active.", status.HTTP_409_CONFLICT)
     if line.inspection_model_id is None:
@@ -130,7 +180,7 @@ def _check_line_accepts(line: ProductionLine) -> None:
             f"Line {line.code} has no inspection model; assign one before sending images.",
             status.HTTP_409_CONFLICT,
         )
-    if backlog_is_full(line):
+    if backlog_full:
         # Shed load at the door: an image accepted now would only wait past its deadline.
         UPLOADS_SHED.labels(line=line.code).inc()
         raise ApiError(
@@ -149,14 +199,22 @@ BACKLOG_CHECK_SECONDS = 1.0
 def backlog_is_full(line: ProductionLine) -> bool:
     """Whether the line has `queue_limit` images waiting. Reads at most that many index
     entries (is there a limit-th waiting row?), never the whole backlog."""
+    cached = backlog_cached(line)
+    if cached is not None:
+        return cached
     now = time.monotonic()
-    checked = _backlog_checks.get(line.id)
-    if checked is not None and now - checked[0] < BACKLOG_CHECK_SECONDS:
-        return checked[1]
     waiting = Inspection.objects.filter(line=line, status__in=[Status.QUEUED, Status.RUNNING]).order_by()
     full = waiting[line.queue_limit - 1 : line.queue_limit].exists()
     _backlog_checks[line.id] = (now, full)
     return full
+
+
+def backlog_cached(line: ProductionLine) -> bool | None:
+    """backlog_is_full's answer if it is fresh, else None; asks no database."""
+    checked = _backlog_checks.get(line.id)
+    if checked is not None and time.monotonic() - checked[0] < BACKLOG_CHECK_SECONDS:
+        return checked[1]
+    return None
 
 
 def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:
@@ -168,5 +226,15 @@ def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:
         send_inspection(inspection_id, inspection_queue(priority))
     except Exception:
         logger.exception("Could not queue inspection %s; the sweeper will send it again", inspection_id)
+        return False
+    return True
+
+
+def inspections_enqueue(tasks: list[tuple[uuid.UUID, str]]) -> bool:
+    """Send many inspections' tasks, (id, queue) each, in one round trip; as inspection_enqueue."""
+    try:
+        send_inspections(tasks)
+    except Exception:
+        logger.exception("Could not queue %d inspections; the sweeper will send them again", len(tasks))
         return False
     return True

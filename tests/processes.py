@@ -145,7 +145,8 @@ def start_redis(log_dir: Path, port: int | None = None) -> Process:
 def start_gunicorn_ingest(env: dict[str, str], log_dir: Path) -> Process:
     """The upload API as docker/compose.yaml's ingest service runs it."""
     port = free_port()
-    command = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "-b", f"127.0.0.1:{port}", "config.wsgi"]
+    command = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "-b", f"127.0.0.1:{port}"]
+    command += ["config.ingest:application"]
     process = _spawn("gunicorn-ingest", command, {**env, "KENSA_ROLE": "ingest"}, log_dir, port)
     _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 60)
     return process

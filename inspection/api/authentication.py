@@ -41,16 +41,25 @@ class StationPrincipal:
 def station_from_authorization(authorization: bytes) -> Station | None:
     """The active station whose key the `Authorization: Bearer <key>` header carries; None when
     the header carries no bearer credentials at all. A wrong key or a disabled station raises."""
+    key = bearer_key(authorization)
+    return None if key is None else checked_station(station_by_key(key))
+
+
+def bearer_key(authorization: bytes) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header; None for no bearer credentials."""
     parts = authorization.split()
     if not parts or parts[0].lower() != BEARER:
         return None
     if len(parts) != 2:
         raise InvalidStationKey()
     try:
-        key = parts[1].decode("ascii")
+        return parts[1].decode("ascii")
     except UnicodeDecodeError:
         raise InvalidStationKey() from None
-    station = station_by_key(key)
+
+
+def checked_station(station: Station | None) -> Station:
+    """The station a key named, if it may upload; raises for an unknown key or a disabled station."""
     if station is None:
         raise InvalidStationKey()
     if not station.active:

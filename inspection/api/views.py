@@ -23,7 +23,7 @@ from inspection.api.authentication import (
     station_from_authorization,
 )
 from inspection.api.permissions import CanSeeInspection
-from inspection.api.upload import check_content_length, upload_from_request
+from inspection.api.upload import IncomingUpload, check_content_length, upload_from_request
 from inspection.metrics import UPLOADS
 from inspection.models import Inspection
 from inspection.services import Accepted, inspection_create
@@ -39,8 +39,8 @@ def inspection_create_view(request: HttpRequest) -> HttpResponse:
 
     A plain Django view, not DRF: this is the one request a plant sends at line rate, and DRF's
     request wrapping, negotiation and rendering cost more CPU than storing the image. The
-    ingest server calls it straight from WSGI (config/wsgi.py); it answers the same through
-    Django's full stack.
+    ingest server takes the same steps on its event loop (inspection/api/door.py); this view
+    answers uploads that reach Django itself (daphne in the demo, tests).
     """
     if request.method != "POST":
         response = error_response(exceptions.MethodNotAllowed(str(request.method)))
@@ -73,8 +73,9 @@ def _accept(request: HttpRequest) -> Accepted:
         station = station_from_authorization(request.headers.get("Authorization", "").encode("latin-1"))
         if station is None:
             raise MissingStationKey()
-        check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
-        upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        incoming = IncomingUpload.from_django(request)
+        check_content_length(incoming.content_length, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        upload = upload_from_request(incoming, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         return inspection_create(station=station, upload=upload)
     except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent) as exc:
         raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}") from None

@@ -42,7 +42,7 @@ def test_compose_runs_the_documented_entry_points():
 
 def test_compose_serves_uploads_with_the_ingest_role_under_gunicorn():
     ingest = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["ingest"]
-    assert ingest["command"] == ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
+    assert ingest["command"] == ["gunicorn", "-c", "config/gunicorn.py", "config.ingest:application"]
     assert ingest["environment"]["KENSA_ROLE"] == "ingest"
 
 

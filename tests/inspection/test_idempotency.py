@@ -92,14 +92,14 @@ def test_the_loser_of_a_race_gets_the_winner(monkeypatch):
     data = jpeg_bytes()
     winner = post(key, data, "race-000002").json()["id"]
     before = stored_files()
-    real_previous = services._previous_upload
+    real_previous = services.previous_upload
     calls = []
 
     def blind_first(*args):
         calls.append(args)
         return None if len(calls) == 1 else real_previous(*args)
 
-    monkeypatch.setattr(services, "_previous_upload", blind_first)
+    monkeypatch.setattr(services, "previous_upload", blind_first)
     loser = post(key, data, "race-000002")
     assert loser.status_code == 202
     assert loser.json()["id"] == winner

@@ -72,9 +72,9 @@ def test_concurrent_uploads_each_get_their_own_row_and_task(process_logs):
 
 
 def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
-    """gunicorn's WSGI entry sends uploads straight to their view (config/wsgi.py), past
-    Django's middleware: a foreign Host, a missing key and a malformed body are still refused
-    in the API's error shape, and nothing is stored for them."""
+    """The ingest server sends uploads to their door on the event loop (config/ingest.py),
+    past Django's middleware: a foreign Host, a missing key and a malformed body are still
+    refused in the API's error shape, and nothing is stored for them."""
     import http.client
 
     from inspection.feeder import multipart_body
@@ -86,12 +86,14 @@ def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
     )
     server = start_gunicorn_ingest(process_env(), process_logs)
 
-    def post(headers: dict[str, str], payload: bytes = body) -> tuple[int, dict, dict]:
+    def post(headers: dict[str, str], payload: bytes = body) -> tuple[int, http.client.HTTPMessage, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
         try:
             connection.request("POST", "/api/v1/inspections/", body=payload, headers=headers)
             response = connection.getresponse()
-            return response.status, dict(response.getheaders()), json.loads(response.read())
+            # Header names are case-insensitive (uvicorn sends them in lower case): HTTPMessage
+            # looks them up so.
+            return response.status, response.headers, json.loads(response.read())
         finally:
             connection.close()
 

@@ -1,0 +1,62 @@
+"""The door's group commit write (services.inspections_record_group): rows of a group commit
+together and their tasks go out together; a clashing row refuses itself alone."""
+
+import io
+import json
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import IntegrityError, connection
+
+from config.queues import inspection_queue
+from inspection import storage
+from inspection.models import Inspection
+from inspection.services import Upload, inspection_create, inspection_stored, inspections_record_group
+from tests.factories import jpeg_bytes, make_line, make_station
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stored(station, serial: str, idempotency_key: str = "", seed: int = 1) -> Inspection:
+    image = jpeg_bytes(seed=seed)
+    upload = Upload(io.BytesIO(image), len(image), serial, None, idempotency_key=idempotency_key)
+    return inspection_stored(station, upload, storage.sha256_of(upload.stream))
+
+
+def test_a_group_commits_its_rows_and_queues_their_tasks_and_a_clash_refuses_only_itself():
+    line = make_line(code="group-write")
+    station, _ = make_station(line)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = inspection_queue(line.priority)
+    image = jpeg_bytes()
+    original = inspection_create(
+        station=station, upload=Upload(io.BytesIO(image), len(image), "FIRST", None, idempotency_key="shot-1")
+    ).inspection
+    broker.delete(queue)
+    group = [stored(station, "A"), stored(station, "RETRY", idempotency_key="shot-1"), stored(station, "B", seed=2)]
+
+    outcomes = inspections_record_group(group)
+
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], IntegrityError)
+    serials = set(Inspection.objects.filter(line=line).values_list("serial", flat=True))
+    assert serials == {"FIRST", "A", "B"}
+    assert Inspection.objects.get(station=station, idempotency_key="shot-1").id == original.id
+    queued = [json.loads(message)["headers"]["argsrepr"] for message in broker.lrange(queue, 0, -1)]
+    assert sorted(queued) == sorted([repr((str(group[0].id),)), repr((str(group[2].id),))])
+    broker.delete(queue)
+
+
+def test_a_group_without_clashes_is_one_transaction():
+    line = make_line(code="group-tx")
+    station, _ = make_station(line)
+    group = [stored(station, f"S-{n}", seed=n) for n in range(5)]
+    assert inspections_record_group(group) == [None] * 5
+    rows = Inspection.objects.filter(line=line)
+    assert rows.count() == 5
+    # One transaction: every row of the group carries the same transaction id (xmin).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT xmin::text FROM inspection_inspection WHERE line_id = %s", [line.id])
+        assert len(cursor.fetchall()) == 1
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(inspection_queue(line.priority))
