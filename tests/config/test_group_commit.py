@@ -64,14 +64,14 @@ def test_an_error_of_the_whole_write_reaches_every_caller_of_its_group_and_the_w
 
 
 def test_a_wrong_number_of_outcomes_is_an_error_not_a_silent_success():
-    writer = GroupCommit(lambda items: [], max_size=8)
+    writer: GroupCommit[int] = GroupCommit(lambda items: [], max_size=8)
     with pytest.raises(RuntimeError, match="0 outcomes for 1 items"):
         writer.submit(1).result(timeout=10)
 
 
 def test_idle_runs_on_the_writer_thread_after_a_quiet_spell():
     idle_threads = []
-    writer = GroupCommit(
+    writer: GroupCommit[int] = GroupCommit(
         lambda items: [None] * len(items),
         max_size=8,
         idle=lambda: idle_threads.append(threading.current_thread().name),
