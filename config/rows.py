@@ -4,8 +4,9 @@
 the largest single CPU cost of accepting an upload. The SQL of a one-row INSERT of a model
 depends only on the model and the database, so `insert` compiles it once (through Django's
 own compiler, with every field's placeholder) and then only prepares each field's value, as
-`save()` does (`pre_save`, `get_db_prep_save`). No save signals are sent: use it only for
-models that have no receivers, and only with a primary key set by the caller.
+`save()` does (`pre_save`, `get_db_prep_save`); `insert_many` repeats its VALUES tuple for
+a group of rows. No save signals are sent: use them only for models that have no receivers,
+and only with primary keys set by the caller.
 """
 
 import threading
@@ -38,25 +39,23 @@ def insert(instance: models.Model, using: str = "default") -> None:
 
 
 def insert_many(instances: Sequence[models.Model], using: str = "default") -> None:
-    """INSERT each instance (all of one model, primary keys set) as a new row: one statement
-    per row, all sent in one round trip (psycopg pipelines `executemany`). Not atomic by
-    itself: in autocommit each row commits alone, so wrap it in a transaction to commit the
-    rows together. IntegrityError if any row clashes."""
+    """INSERT the instances (all of one model, primary keys set) as new rows with one
+    statement, so all of them or none (IntegrityError if any clashes) in autocommit."""
     if any(instance.pk is None for instance in instances):
         raise ValueError("insert needs the primary key set by the caller")
     if not instances:
         return
     connection = connections[using]
     sql, fields = _insert_sql(instances[0], using)
+    if len(instances) > 1:
+        # One VALUES tuple per row: cheaper for client and server than a statement per row.
+        head, keyword, row = sql.rpartition(" VALUES ")
+        sql = head + keyword + ", ".join([row] * len(instances))
     params = [
-        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-        for instance in instances
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
     ]
     with connection.cursor() as cursor:
-        if len(params) == 1:
-            cursor.execute(sql, params[0])
-        else:
-            cursor.executemany(sql, params)
+        cursor.execute(sql, params)
     for instance in instances:
         instance._state.adding = False
         instance._state.db = using

@@ -126,15 +126,14 @@ def replay_after_clash(station: Station, upload: Upload, digest: str) -> Accepte
 
 
 def inspections_record_group(inspections: list[Inspection]) -> list[BaseException | None]:
-    """Commit new rows in one transaction, then send their tasks in one round trip: the write
-    of the door's group commit (inspection/api/door.py). One outcome per row: None, or the
-    error that row's upload gets. A row that clashes (a retry racing its original) does not
-    refuse the rest of its group: then each row is inserted again, committed alone."""
+    """Commit new rows with one INSERT, then send their tasks in one round trip: the write of
+    the door's group commit (inspection/api/door.py). One outcome per row: None, or the error
+    that row's upload gets. A row that clashes (a retry racing its original) does not refuse
+    the rest of its group: then each row is inserted again, committed alone."""
     close_old_connections()  # as at a request's start: past CONN_MAX_AGE or broken, reconnect
     try:
         try:
-            with transaction.atomic():
-                rows.insert_many(inspections)
+            rows.insert_many(inspections)  # one statement: all rows or none, in autocommit
             outcomes: list[BaseException | None] = [None] * len(inspections)
         except IntegrityError:
             outcomes = [_insert_alone(inspection) for inspection in inspections]

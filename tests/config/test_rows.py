@@ -1,4 +1,4 @@
-"""config.rows.insert writes the same row as Model.objects.create."""
+"""config.rows.insert and insert_many write the same rows as Model.objects.create."""
 
 import uuid
 from datetime import timedelta
@@ -71,3 +71,25 @@ def test_insert_needs_a_primary_key():
     station, _ = make_station(make_line(code="rows-pk"))
     with pytest.raises(ValueError):
         rows.insert(new_inspection(station, id=None))
+
+
+def test_insert_many_stores_each_row_as_insert_does():
+    station, _ = make_station(make_line(code="rows-many"))
+    singles = [new_inspection(station, serial=f"ONE-{n}", image_bytes=n) for n in range(3)]
+    group = [new_inspection(station, serial=f"ONE-{n}", image_bytes=n) for n in range(3)]
+    for single, member in zip(singles, group, strict=True):
+        for field in ("received_at", "queued_at", "deadline_at"):
+            setattr(member, field, getattr(single, field))
+        rows.insert(single)
+    rows.insert_many(group)
+    assert [stored(member.id) for member in group] == [stored(single.id) for single in singles]
+    assert not any(member._state.adding for member in group)
+
+
+def test_insert_many_is_all_or_nothing():
+    station, _ = make_station(make_line(code="rows-many-clash"))
+    rows.insert(new_inspection(station, idempotency_key="taken"))
+    group = [new_inspection(station), new_inspection(station, idempotency_key="taken"), new_inspection(station)]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert_many(group)
+    assert Inspection.objects.filter(station=station).count() == 1
