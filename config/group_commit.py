@@ -10,6 +10,7 @@ The group runs on the writer's own thread and database connection, outside any t
 a caller holds: use it only for work that is committed on its own.
 """
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # write_group(items) -> one outcome per item: None when it was written, else the exception
 # that item's caller gets. An exception raised by write_group itself reaches every caller of
@@ -68,7 +70,10 @@ class GroupCommit(Generic[T]):
             try:
                 first = self._waiting.get(timeout=self._idle_seconds)
             except queue.Empty:
-                self._idle()
+                try:
+                    self._idle()
+                except Exception:  # the writer must outlive it: every caller waits on this thread
+                    logger.exception("The group commit's idle step failed")
                 continue
             group = [first]
             while len(group) < self.max_size:

@@ -88,3 +88,18 @@ def test_idle_runs_on_the_writer_thread_after_a_quiet_spell():
 def test_max_size_must_be_positive():
     with pytest.raises(ValueError):
         GroupCommit(lambda items: [], max_size=0)
+
+
+def test_a_failing_idle_step_does_not_stop_the_writer():
+    failures = []
+
+    def idle():
+        if len(failures) < 3:
+            failures.append(1)
+            raise OSError("cannot close")
+
+    writer: GroupCommit[int] = GroupCommit(lambda items: [None] * len(items), max_size=8, idle=idle, idle_seconds=0.01)
+    writer.submit(1).result(timeout=10)
+    time.sleep(0.1)  # several idle steps fail meanwhile
+    assert len(failures) == 3
+    assert writer.submit(2).result(timeout=10) is None
