@@ -91,7 +91,7 @@ def test_max_size_must_be_positive():
 
 
 def test_a_failing_idle_step_does_not_stop_the_writer():
-    failures = []
+    failures: list[int] = []
 
     def idle():
         if len(failures) < 3:
