@@ -1,4 +1,5 @@
-"""A standard tus client (tuspy), unchanged, uploads an image over two sessions."""
+"""A standard tus client (tuspy), unchanged, uploads an image over two sessions, through
+daphne and through the ingest server (where Django's ASGI handler serves tus)."""
 
 import hashlib
 
@@ -8,14 +9,27 @@ from tusclient import client as tus
 
 from inspection.models import Inspection, ResumableUpload
 from tests.factories import jpeg_bytes, make_line, make_station
+from tests.processes import process_env, start_gunicorn_ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_tuspy_upload_interrupted_and_resumed(daphne_server):
+    upload_interrupted_and_resumed(daphne_server.url)
+
+
+def test_tuspy_upload_through_the_ingest_server(process_logs):
+    server = start_gunicorn_ingest(process_env(), process_logs)
+    try:
+        upload_interrupted_and_resumed(server.url)
+    finally:
+        server.stop()
+
+
+def upload_interrupted_and_resumed(base_url: str) -> None:
     _, key = make_station(make_line(code="tus-e2e"))
     data = jpeg_bytes(size=(1280, 1024))
-    endpoint = f"{daphne_server.url}/api/v1/uploads/"
+    endpoint = f"{base_url}/api/v1/uploads/"
     headers = {"Authorization": f"Bearer {key}"}
     metadata = {"serial": "TUSPY-1", "filetype": "image/jpeg"}
 
