@@ -175,8 +175,12 @@ def main() -> None:
         for name, port, auth in (("kensa", kensa_port, f"Bearer {key}"), ("baseline", peer_port, "")):
             url = f"http://127.0.0.1:{port}{path}"
             wrk(url, body, content_type, auth, warm, args.concurrency, workdir)  # warm-up, not counted
+            # Each run starts with nothing left to write back: the images of an earlier run
+            # must not be flushed to disk during the next one's.
+            os.sync()
             runs[name] = wrk(url, body, content_type, auth, args.seconds, args.concurrency, workdir)
         raw_url = f"http://127.0.0.1:{kensa_port}{path}?serial=BENCH-RAW"
+        os.sync()
         runs["kensa_raw"] = wrk(raw_url, jpeg, "image/jpeg", f"Bearer {key}", args.seconds, args.concurrency, workdir)
     finally:
         purge_peer_queue(args.amqp_url)
