@@ -67,9 +67,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 
-# `all` serves everything (daphne, the demo). `ingest` is the upload API alone under a WSGI
-# server (config/gunicorn.py): stations authenticate by key, so sessions, CSRF, messages and
-# the admin's middleware are cost without use on that path, and are left out.
+# `all` serves everything (daphne, the demo). `ingest` is the upload API alone, on its own
+# server (config/gunicorn.py, config/ingest.py): stations authenticate by key, so sessions,
+# CSRF, messages and the admin's middleware are cost without use on that path, and are left out.
 KENSA_ROLE = env_str("KENSA_ROLE", "all")
 if KENSA_ROLE not in {"all", "ingest"}:
     raise ImproperlyConfigured(f"KENSA_ROLE={KENSA_ROLE!r}: use all or ingest.")

@@ -1,6 +1,6 @@
-"""URLs of the ingest role (KENSA_ROLE=ingest): the station API only, for the WSGI server that
-takes uploads. A load balancer sends `/api/v1/inspections/` and `/api/v1/uploads/` here and
-everything else (pages, admin, WebSockets, the MES API) to daphne."""
+"""URLs of the ingest role (KENSA_ROLE=ingest): the station API only, for the server that takes
+uploads (config/ingest.py). A load balancer sends `/api/v1/inspections/` and `/api/v1/uploads/`
+here and everything else (pages, admin, WebSockets, the MES API) to daphne."""
 
 from django.urls import include, path
 
