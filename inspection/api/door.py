@@ -54,8 +54,12 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 T = TypeVar("T")
 
-# A group is one executemany and one pipelined push; 64 rows keep both short.
+# A group is one INSERT and one pipelined push; 64 rows keep both short.
 GROUP_COMMIT_MAX_SIZE = 64
+# Images up to this size are checked and written on the loop: a JPEG's check reads its
+# headers (well under a millisecond), while a big PNG or TIFF is decoded in full, which can
+# take tens of milliseconds that every other upload of the process would wait.
+INLINE_MAX_BYTES = 512 * 1024
 
 _group_commit: PerProcess[GroupCommit[Inspection]] = PerProcess(
     lambda: GroupCommit(
@@ -170,9 +174,9 @@ async def _create(station: Station, upload: Upload) -> Accepted:
     if backlog_full is None:
         backlog_full = await _in_thread(services.backlog_is_full, line)
     services.check_line_accepts(line, backlog_full=backlog_full)
-    if storage.writes_locally():
+    if storage.writes_locally() and upload.size <= INLINE_MAX_BYTES:
         inspection = services.inspection_stored(station, upload, digest)
-    else:  # object storage: a network round trip
+    else:  # object storage (a network round trip), or a big image that takes long to check
         inspection = await _in_thread(services.inspection_stored, station, upload, digest)
     try:
         await asyncio.wrap_future(_group_commit.get().submit(inspection))

@@ -139,3 +139,27 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
     queued = [message["headers"]["argsrepr"] for message in messages]
     assert sorted(queued) == sorted(repr((inspection_id,)) for inspection_id in ids)
     broker.delete(queue)
+
+
+def test_a_large_16_bit_png_is_checked_off_the_loop_and_accepted(ingest):
+    """Images past INLINE_MAX_BYTES are decoded and written on a thread, not on the loop."""
+    import numpy as np
+    from PIL import Image
+
+    from inspection.api.door import INLINE_MAX_BYTES
+
+    line = make_line(code="door-big")
+    _, key = make_station(line)
+    pixels = np.random.default_rng(3).integers(0, 65535, size=(600, 800), dtype=np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    png = buffer.getvalue()
+    assert len(png) > INLINE_MAX_BYTES
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "image/png"}
+    status, _, answer = post(ingest, headers=headers, body=png, query="?serial=BIG-1")
+    cut_status, _, cut = post(ingest, headers=headers, body=png[: len(png) // 2], query="?serial=BIG-2")
+    assert status == 202, answer
+    row = Inspection.objects.get(id=answer["id"])
+    assert (row.image_format, row.width, row.height, row.image_bytes) == ("PNG", 800, 600, len(png))
+    assert (cut_status, cut["error"]["code"]) == (400, "image_truncated")
+    assert Inspection.objects.filter(line=line).count() == 1
