@@ -78,11 +78,6 @@ def inspection_message(inspection_id: uuid.UUID, queue: str) -> bytes:
     return json.dumps(envelope).encode()
 
 
-def send_inspection(inspection_id: uuid.UUID, queue: str) -> None:
-    """Queue the inspection's task on `queue`. Raises redis.RedisError when Redis is away."""
-    _broker.get().lpush(queue, inspection_message(inspection_id, queue))
-
-
 def send_inspections(tasks: list[tuple[uuid.UUID, str]]) -> None:
     """Queue many inspections' tasks, (inspection id, queue) each, with one LPUSH per queue,
     all in one round trip. LPUSH of several values pushes them in order and workers take from

@@ -18,7 +18,7 @@ from config.errors import ApiError
 from config.queues import inspection_queue
 from inspection import storage
 from inspection.constants import Status
-from inspection.dispatch import send_inspection, send_inspections
+from inspection.dispatch import send_inspections
 from inspection.imaging import check_image_size, validate_image
 from inspection.metrics import UPLOADS_SHED
 from inspection.models import Inspection
@@ -219,19 +219,14 @@ def backlog_cached(line: ProductionLine) -> bool | None:
 def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:
     """Send the inspection's task. A failure is logged, not raised: the row is committed and
     the sweeper sends it again, so an accepted image is never lost to a broker outage."""
-    try:
-        # No publish retries: the request must not hang on a broker outage, and the row
-        # (committed already) is the outbox the sweeper reads.
-        send_inspection(inspection_id, inspection_queue(priority))
-    except Exception:
-        logger.exception("Could not queue inspection %s; the sweeper will send it again", inspection_id)
-        return False
-    return True
+    return inspections_enqueue([(inspection_id, inspection_queue(priority))])
 
 
 def inspections_enqueue(tasks: list[tuple[uuid.UUID, str]]) -> bool:
     """Send many inspections' tasks, (id, queue) each, in one round trip; as inspection_enqueue."""
     try:
+        # No publish retries: the request must not hang on a broker outage, and the rows
+        # (committed already) are the outbox the sweeper reads.
         send_inspections(tasks)
     except Exception:
         logger.exception("Could not queue %d inspections; the sweeper will send them again", len(tasks))

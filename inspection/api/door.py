@@ -36,7 +36,6 @@ from inspection.api.authentication import AUTHENTICATE_HEADER, MissingStationKey
 from inspection.api.upload import (
     MULTIPART_OVERHEAD_BYTES,
     RAW_SPOOL_MEMORY_BYTES,
-    IncomingUpload,
     check_content_length,
     upload_from_request,
 )
@@ -125,10 +124,10 @@ async def _accept(scope: Scope, receive: Receive) -> tuple[Accepted, ASGIRequest
         # anything is stored, as the view does.
         request.get_host()
         station = await _station(request.META.get("HTTP_AUTHORIZATION", "").encode("latin-1"))
-        incoming = IncomingUpload.from_django(request)
-        check_content_length(incoming.content_length, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         await _read_body(receive, body, limit=settings.KENSA_MAX_IMAGE_BYTES + MULTIPART_OVERHEAD_BYTES + 1)
-        upload = upload_from_request(incoming, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        # The request reads its body from `body`, now filled: the view's parsers work unchanged.
+        upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         return await _create(station, upload), request
     finally:
         body.close()

@@ -8,9 +8,7 @@ headers `Kensa-Serial`, `Kensa-Captured-At`, `Kensa-Line`.
 """
 
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO
 
 import multipart
 from django.http import HttpRequest
@@ -30,47 +28,10 @@ _CHUNK = 256 * 1024
 MULTIPART_MAX_PARTS = 16
 
 
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class IncomingUpload:
-    """What an upload request carries, whichever server read it: Django's request
-    (`from_django`) or the ingest server's door (inspection/api/door.py)."""
-
-    content_type: str  # the whole header, parameters included
-    content_length: str  # as sent; "" when absent
-    body: Readable
-    query: Mapping[str, str]
-    idempotency_key: str | None
-    kensa_headers: Mapping[str, str]  # "line", "serial", "captured_at" from Kensa-* headers
-
-    @classmethod
-    def from_django(cls, request: HttpRequest) -> "IncomingUpload":
-        meta = request.META
-        return cls(
-            content_type=meta.get("CONTENT_TYPE", ""),
-            content_length=meta.get("CONTENT_LENGTH", ""),
-            body=request,
-            query=request.GET,
-            idempotency_key=meta.get("HTTP_IDEMPOTENCY_KEY"),
-            kensa_headers={
-                name: meta[header]
-                for name, header in (
-                    ("line", "HTTP_KENSA_LINE"),
-                    ("serial", "HTTP_KENSA_SERIAL"),
-                    ("captured_at", "HTTP_KENSA_CAPTURED_AT"),
-                )
-                if header in meta
-            },
-        )
-
-
-def check_content_length(content_length: str, *, max_image_bytes: int) -> None:
+def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
     """Refuse an oversized body from its header, before reading (and spooling) any of it."""
     try:
-        length = int(content_length or 0)
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise ApiError("invalid_content_length", "Content-Length is not a number.") from None
     if length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
@@ -81,8 +42,8 @@ def check_content_length(content_length: str, *, max_image_bytes: int) -> None:
         )
 
 
-def upload_from_request(request: IncomingUpload, station: Station, *, max_image_bytes: int) -> Upload:
-    content_type = request.content_type.split(";")[0].strip().lower()
+def upload_from_request(request: HttpRequest, station: Station, *, max_image_bytes: int) -> Upload:
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         return _from_multipart(request, max_image_bytes)
     if content_type.startswith("image/"):
@@ -94,7 +55,7 @@ def upload_from_request(request: IncomingUpload, station: Station, *, max_image_
     )
 
 
-def _from_multipart(request: IncomingUpload, max_image_bytes: int) -> Upload:
+def _from_multipart(request: HttpRequest, max_image_bytes: int) -> Upload:
     parts = _multipart_parts(request, max_image_bytes)
     image = parts.get("image")
     if image is None or image.filename is None:
@@ -112,16 +73,16 @@ def _from_multipart(request: IncomingUpload, max_image_bytes: int) -> Upload:
     )
 
 
-def _multipart_parts(request: IncomingUpload, max_image_bytes: int) -> dict[str, multipart.MultipartPart]:
+def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, multipart.MultipartPart]:
     """The body's parts by name (the first of each name), read by the `multipart` library:
     Django's own parser cost a fifth of an upload's CPU, this one a fifth of that. Parts stay
     in memory up to RAW_SPOOL_MEMORY_BYTES, as raw bodies do, and go to a temporary file past it."""
-    _, options = multipart.parse_options_header(request.content_type)
+    _, options = multipart.parse_options_header(request.META.get("CONTENT_TYPE", ""))
     if not options.get("boundary"):
         raise ApiError("multipart_invalid", "The multipart Content-Type names no boundary.")
-    length = int(request.content_length or -1)
+    length = int(request.META.get("CONTENT_LENGTH") or -1)
     parser = multipart.MultipartParser(
-        request.body,
+        request,
         options["boundary"],
         content_length=length,
         spool_limit=RAW_SPOOL_MEMORY_BYTES,
@@ -148,16 +109,16 @@ def _field(parts: dict[str, multipart.MultipartPart], name: str) -> str | None:
     return None if part is None else part.value
 
 
-def _from_raw_body(request: IncomingUpload, station: Station, content_type: str, max_image_bytes: int) -> Upload:
+def _from_raw_body(request: HttpRequest, station: Station, content_type: str, max_image_bytes: int) -> Upload:
     declared = _declared_format(content_type)
-    line = _metadata(request, "line")
+    line = _metadata(request, "line", "HTTP_KENSA_LINE")
     if line and line != station.line.code:
         raise ApiError(
             "line_mismatch", f"This station belongs to line {station.line.code}, not {line}.", status.HTTP_403_FORBIDDEN
         )
-    serial = parse_serial(_metadata(request, "serial"))
-    captured_at = parse_captured_at(_metadata(request, "captured_at"))
-    stream, size = _spool(request.body, max_image_bytes)
+    serial = parse_serial(_metadata(request, "serial", "HTTP_KENSA_SERIAL"))
+    captured_at = parse_captured_at(_metadata(request, "captured_at", "HTTP_KENSA_CAPTURED_AT"))
+    stream, size = _spool(request, max_image_bytes)
     return Upload(
         stream=stream,
         size=size,
@@ -168,12 +129,12 @@ def _from_raw_body(request: IncomingUpload, station: Station, content_type: str,
     )
 
 
-def _spool(body: Readable, max_image_bytes: int) -> tuple[IO[bytes], int]:
+def _spool(request: HttpRequest, max_image_bytes: int) -> tuple[IO[bytes], int]:
     """Read the body in chunks (never `request.body`, which holds it all in memory), stopping
     as soon as it is over the limit."""
     spooled = tempfile.SpooledTemporaryFile(max_size=RAW_SPOOL_MEMORY_BYTES)  # noqa: SIM115 (returned open)
     size = 0
-    while chunk := body.read(_CHUNK):
+    while chunk := request.read(_CHUNK):
         size += len(chunk)
         if size > max_image_bytes:
             spooled.close()
@@ -198,10 +159,10 @@ def _declared_format(content_type: str) -> str:
     return image_format
 
 
-def _metadata(request: IncomingUpload, name: str) -> str | None:
-    value = request.query.get(name)
-    return value if value is not None else request.kensa_headers.get(name)
+def _metadata(request: HttpRequest, name: str, header: str) -> str | None:
+    value = request.GET.get(name)
+    return value if value is not None else request.META.get(header)
 
 
-def _idempotency_key(request: IncomingUpload) -> str:
-    return parse_idempotency_key(request.idempotency_key)
+def _idempotency_key(request: HttpRequest) -> str:
+    return parse_idempotency_key(request.META.get("HTTP_IDEMPOTENCY_KEY"))

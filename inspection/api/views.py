@@ -23,7 +23,7 @@ from inspection.api.authentication import (
     station_from_authorization,
 )
 from inspection.api.permissions import CanSeeInspection
-from inspection.api.upload import IncomingUpload, check_content_length, upload_from_request
+from inspection.api.upload import check_content_length, upload_from_request
 from inspection.metrics import UPLOADS
 from inspection.models import Inspection
 from inspection.services import Accepted, inspection_create
@@ -73,9 +73,8 @@ def _accept(request: HttpRequest) -> Accepted:
         station = station_from_authorization(request.headers.get("Authorization", "").encode("latin-1"))
         if station is None:
             raise MissingStationKey()
-        incoming = IncomingUpload.from_django(request)
-        check_content_length(incoming.content_length, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
-        upload = upload_from_request(incoming, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
+        upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         return inspection_create(station=station, upload=upload)
     except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent) as exc:
         raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}") from None

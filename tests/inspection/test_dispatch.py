@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from inspection.dispatch import send_inspection
+from inspection.dispatch import send_inspections
 from inspection.tasks import inspect_image
 
 QUEUE = "inspect.normal"
@@ -37,7 +37,7 @@ def queue(redis_client):
 def test_message_is_what_apply_async_sends(redis_client, queue):
     inspection_id = uuid.uuid4()
     inspect_image.apply_async(args=(str(inspection_id),), queue=queue, retry=False)
-    send_inspection(inspection_id, queue)
+    send_inspections([(inspection_id, queue)])
     assert redis_client.llen(queue) == 2
     ours, celerys = (json.loads(raw) for raw in redis_client.lrange(queue, 0, -1))  # LPUSH: newest first
 
@@ -50,7 +50,18 @@ def test_message_is_what_apply_async_sends(redis_client, queue):
 
 
 def test_each_message_has_its_own_task_id(redis_client, queue):
-    send_inspection(uuid.uuid4(), queue)
-    send_inspection(uuid.uuid4(), queue)
+    send_inspections([(uuid.uuid4(), queue), (uuid.uuid4(), queue)])
     ids = {json.loads(raw)["headers"]["id"] for raw in redis_client.lrange(queue, 0, -1)}
     assert len(ids) == 2
+
+
+def test_a_group_goes_to_each_task_s_queue_first_sent_first_taken(redis_client, queue):
+    other = "inspect.low"
+    redis_client.delete(other)
+    first, second, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    send_inspections([(first, queue), (elsewhere, other), (second, queue)])
+    # Workers take from the right end (BRPOP): the first sent comes out first.
+    taken = [body_of(json.loads(redis_client.rpop(queue)))[0] for _ in range(2)]
+    assert taken == [[str(first)], [str(second)]]
+    assert [body_of(json.loads(raw))[0] for raw in redis_client.lrange(other, 0, -1)] == [[str(elsewhere)]]
+    redis_client.delete(other)

@@ -114,8 +114,9 @@ def test_raw_bodies_and_each_refusal_through_the_door(ingest):
 
 
 def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
-    """Many uploads at once share the door's group commits: every one still gets its own row,
-    committed before its 202, and its own task, exactly once."""
+    """Many uploads at once, across the server's processes and their station caches, share
+    the door's group commits: every one still gets its own row, committed before its 202, and
+    its own task, exactly once."""
     line = make_line(code="door-group")
     _, key = make_station(line)
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -135,6 +136,9 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
     assert {status for status, _ in answers} == {202}
     ids = {inspection_id for _, inspection_id in answers}
     assert len(ids) == 200
+    rows = Inspection.objects.filter(line=line)
+    assert {str(row_id) for row_id in rows.values_list("id", flat=True)} == ids
+    assert sorted(rows.values_list("serial", flat=True)) == sorted(f"GRP-{n}" for n in range(200))
     messages = [json.loads(message) for message in broker.lrange(queue, 0, -1)]
     queued = [message["headers"]["argsrepr"] for message in messages]
     assert sorted(queued) == sorted(repr((inspection_id,)) for inspection_id in ids)

@@ -39,38 +39,6 @@ def test_gunicorn_ingest_role_takes_uploads_and_nothing_else(process_logs):
     assert statuses == {"/ready": 200, "/admin/": 404, "/api/v1/results/": 404}
 
 
-def test_concurrent_uploads_each_get_their_own_row_and_task(process_logs):
-    """Uploads racing through gunicorn's threads and processes (and the per-process station
-    cache): every one gets its own row, its own id and its own task."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import redis
-    from django.conf import settings
-
-    from config.queues import inspection_queue
-
-    line = make_line(code="ingest-group")
-    _, key = make_station(line)
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    queue = inspection_queue(line.priority)
-    broker.delete(queue)
-    image = jpeg_bytes()
-    server = start_gunicorn_ingest(process_env(), process_logs)
-    try:
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = list(pool.map(lambda n: upload(server.url, key, jpeg=image, serial=f"G-{n}"), range(64)))
-    finally:
-        server.stop()
-    assert {status for status, _ in answers} == {202}
-    ids = {body["id"] for _, body in answers}
-    assert len(ids) == 64
-    rows = Inspection.objects.filter(line=line)
-    assert set(str(i) for i in rows.values_list("id", flat=True)) == ids
-    assert sorted(rows.values_list("serial", flat=True)) == sorted(f"G-{n}" for n in range(64))
-    assert broker.llen(queue) == 64
-    broker.delete(queue)
-
-
 def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
     """The ingest server sends uploads to their door on the event loop (config/ingest.py),
     past Django's middleware: a foreign Host, a missing key and a malformed body are still
