@@ -106,10 +106,12 @@ def drain(station: "Station", images: list[bytes], count: int, timeout: float) -
     committed = time.time()
     rows = Inspection.objects.filter(id__in=batch)
     deadline = time.monotonic() + timeout
-    while rows.exclude(status__in=[Status.DONE, Status.FAILED, Status.EXPIRED]).exists():
+    # A cheap poll (the bench's database holds only this run's inspections), and seldom: it
+    # shares the cores with the worker, and the end time is read from the rows, not the poll.
+    while Inspection.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists():
         if time.monotonic() > deadline:
             raise RuntimeError(f"the worker did not finish {count} inspections in {timeout} s")
-        time.sleep(0.1)
+        time.sleep(0.5)
     failed = rows.exclude(status=Status.DONE).count()
     if failed:
         raise RuntimeError(f"{failed} inspections did not finish as done")

@@ -126,7 +126,7 @@ class _Round:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
-        self.closed = threading.Event()  # set when it is full: its leader stops waiting
+        self.full = threading.Event()
         self.done = threading.Event()
         self.values: list[Any] = []
         self.error: BaseException | None = None
@@ -135,21 +135,28 @@ class _Round:
 class Combiner:
     """Let concurrent callers share one call of `run_all(items) -> answers`.
 
-    The first caller of a round waits up to `max_wait` for up to `max_size - 1` others, then
-    runs the round in its own thread and hands each caller its answer. Running in a caller's
-    thread, not a thread of its own, is the point: a database write runs on that caller's
-    connection, inside whatever transaction it has open (tests hold one per test), and a round
-    of writes costs one round trip per statement instead of one per caller.
+    One round runs at a time. A caller that finds no round forming starts one and runs it as
+    soon as the round before it ends (at once on an idle worker); the callers that arrive
+    meanwhile join it, up to `max_size`. So a quiet worker adds no wait, and a busy one makes
+    rounds as large as its backlog: the Python work of a round (Django's ORM, the live push's
+    serializer) is mostly per round, and the GIL it holds is what every other thread of the
+    worker waits for. Measured on a 2-core CPU worker: rounds that each formed within 10 ms
+    averaged 3-4 inspections and the worker did 62 images/s; rounds of the backlog, 149.
+
+    A round runs in its first caller's thread, not a thread of its own: a database write runs
+    on that caller's connection, inside whatever transaction it has open (tests hold one per
+    test), and a round of writes costs one round trip per statement instead of one per caller.
     """
 
-    def __init__(self, run_all: Callable[[list[Any]], list[Any]], *, max_size: int, max_wait_seconds: float):
-        if max_size < 1 or max_wait_seconds < 0:
-            raise ValueError("max_size must be at least 1 and max_wait_seconds not negative")
+    def __init__(self, run_all: Callable[[list[Any]], list[Any]], *, max_size: int, linger_seconds: float = 0.0):
+        if max_size < 1 or linger_seconds < 0:
+            raise ValueError("max_size must be at least 1 and linger_seconds not negative")
         self.run_all = run_all
         self.max_size = max_size
-        self.max_wait_seconds = max_wait_seconds
-        self._lock = threading.Lock()
-        self._open: _Round | None = None
+        self.linger_seconds = linger_seconds
+        self._lock = threading.Lock()  # guards _forming
+        self._turn = threading.Lock()  # held by the round that runs
+        self._forming: _Round | None = None
 
     def call(self, item: Any) -> Any:
         """run_all's answer for `item`, or what run_all raised for its round."""
@@ -157,15 +164,15 @@ class Combiner:
             [value] = self._checked(self.run_all([item]), 1)
             return value
         with self._lock:
-            round_, leader = self._open, False
+            round_, leader = self._forming, False
             if round_ is None:
                 round_, leader = _Round(), True
-                self._open = round_
+                self._forming = round_
             index = len(round_.items)
             round_.items.append(item)
             if len(round_.items) >= self.max_size:
-                self._open = None
-                round_.closed.set()
+                self._forming = None  # full: later callers start the next round
+                round_.full.set()
         if leader:
             self._lead(round_)
         else:
@@ -175,16 +182,18 @@ class Combiner:
         return round_.values[index]
 
     def _lead(self, round_: _Round) -> None:
-        round_.closed.wait(self.max_wait_seconds)
-        with self._lock:
-            if self._open is round_:
-                self._open = None  # late callers start the next round
-        try:
-            round_.values = self._checked(self.run_all(round_.items), len(round_.items))
-        except BaseException as exc:  # every caller of the round decides what it means
-            round_.error = exc
-        finally:
-            round_.done.set()
+        with self._turn:
+            if self.linger_seconds:
+                round_.full.wait(self.linger_seconds)
+            with self._lock:
+                if self._forming is round_:
+                    self._forming = None  # it runs now: later callers start the next round
+            try:
+                round_.values = self._checked(self.run_all(round_.items), len(round_.items))
+            except BaseException as exc:  # every caller of the round decides what it means
+                round_.error = exc
+            finally:
+                round_.done.set()
 
     @staticmethod
     def _checked(values: list[Any], count: int) -> list[Any]:

@@ -75,12 +75,12 @@ def _infer_group(_sha256: Hashable, items: list[tuple[engine.LoadedModel, Any]])
 
 
 class _Rounds:
-    """This process's shared database rounds: concurrent inspections claim together and
-    record together, in the thread of the first to arrive (see batching.Combiner)."""
+    """This process's shared database rounds: the inspections that reach a step while the
+    previous round of it runs claim together, or record together (see batching.Combiner)."""
 
-    def __init__(self, max_size: int, max_wait_seconds: float):
-        self.claims = Combiner(_claim_round, max_size=max_size, max_wait_seconds=max_wait_seconds)
-        self.records = Combiner(inspections_record_results, max_size=max_size, max_wait_seconds=max_wait_seconds)
+    def __init__(self, max_size: int, linger_seconds: float):
+        self.claims = Combiner(_claim_round, max_size=max_size, linger_seconds=linger_seconds)
+        self.records = Combiner(inspections_record_results, max_size=max_size, linger_seconds=linger_seconds)
 
 
 _rounds = PerProcess(lambda: _Rounds(settings.KENSA_BATCH_SIZE, settings.KENSA_BATCH_WAIT_MS / 1000))

@@ -137,7 +137,7 @@ def test_concurrent_callers_share_one_call_in_the_first_callers_thread():
         calls.append((sorted(items), threading.current_thread().name))
         return [item * 10 for item in items]
 
-    combiner = Combiner(run_all, max_size=4, max_wait_seconds=30)
+    combiner = Combiner(run_all, max_size=4, linger_seconds=30)
     started = time.monotonic()
     answers = combine_in_threads(combiner, range(4))
     assert answers == {0: 0, 1: 10, 2: 20, 3: 30}
@@ -147,19 +147,54 @@ def test_concurrent_callers_share_one_call_in_the_first_callers_thread():
     assert thread_name != threading.current_thread().name and thread_name.startswith("Thread-")
 
 
-def test_a_lone_caller_runs_after_the_wait_and_the_next_round_starts_afresh():
+def test_a_lone_caller_runs_after_the_linger_and_the_next_round_starts_afresh():
     calls: list[list[int]] = []
 
     def run_all(items):
         calls.append(list(items))
         return items
 
-    combiner = Combiner(run_all, max_size=8, max_wait_seconds=0.05)
+    combiner = Combiner(run_all, max_size=8, linger_seconds=0.05)
     started = time.monotonic()
     assert combiner.call(7) == 7
     assert 0.04 <= time.monotonic() - started < 2
     assert combiner.call(8) == 8
     assert calls == [[7], [8]]
+
+
+def test_rounds_run_one_at_a_time_and_callers_meanwhile_make_the_next_round():
+    calls: list[list[int]] = []
+    running, overlapped = [0], []
+    first_round_started, release_first_round = threading.Event(), threading.Event()
+
+    def run_all(items):
+        running[0] += 1
+        overlapped.append(running[0] > 1)
+        calls.append(sorted(items))
+        if items == [0]:
+            first_round_started.set()
+            release_first_round.wait(10)
+        running[0] -= 1
+        return items
+
+    combiner = Combiner(run_all, max_size=3, linger_seconds=0)
+    started = time.monotonic()
+    first = threading.Thread(target=combiner.call, args=(0,))
+    first.start()
+    assert first_round_started.wait(5)
+    assert time.monotonic() - started < 2  # alone on an idle combiner: no wait
+    answers: dict[int, int] = {}
+    callers = [threading.Thread(target=lambda n=n: answers.update({n: combiner.call(n)})) for n in range(1, 6)]
+    for caller in callers:
+        caller.start()
+    time.sleep(0.3)  # the five join while the first round is held
+    release_first_round.set()
+    for thread in [first, *callers]:
+        thread.join(10)
+    assert answers == {n: n for n in range(1, 6)}
+    assert calls[0] == [0] and sorted(n for call in calls[1:] for n in call) == [1, 2, 3, 4, 5]
+    assert all(len(call) <= 3 for call in calls) and len(calls) == 3  # 5 callers, rounds of at most 3
+    assert not any(overlapped)
 
 
 def test_an_error_reaches_every_caller_of_its_round_and_only_them():
@@ -168,13 +203,13 @@ def test_an_error_reaches_every_caller_of_its_round_and_only_them():
             raise ValueError("bad round")
         return items
 
-    combiner = Combiner(run_all, max_size=2, max_wait_seconds=5)
+    combiner = Combiner(run_all, max_size=2, linger_seconds=5)
     answers = combine_in_threads(combiner, [13, 14])
     assert all(isinstance(answer, ValueError) for answer in answers.values())
     assert combine_in_threads(combiner, [1, 2]) == {1: 1, 2: 2}
 
 
 def test_size_one_runs_inline_and_a_wrong_number_of_answers_is_an_error():
-    assert Combiner(lambda items: [item + 1 for item in items], max_size=1, max_wait_seconds=5).call(1) == 2
+    assert Combiner(lambda items: [item + 1 for item in items], max_size=1).call(1) == 2
     with pytest.raises(RuntimeError):
-        Combiner(lambda items: [], max_size=1, max_wait_seconds=0).call(1)
+        Combiner(lambda items: [], max_size=1).call(1)

@@ -1,0 +1,84 @@
+"""The engine serves torchvision models as traced graphs (no GIL between layers), with the
+answers of the eager model, and keeps a model eager when its trace would answer differently."""
+
+import io
+import logging
+import random
+
+import pytest
+import torch
+import torchvision
+
+from inspection import engine
+from inspection.model_check import build_architecture
+from inspection.registry import check_artifact, inspection_model_register
+from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
+from tests.factories import jpeg_bytes
+
+
+def _random_weights() -> bytes:
+    torch.manual_seed(3)
+    module = torchvision.models.get_model("mobilenet_v3_small", weights=None, num_classes=len(DEMO_LABELS))
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_torchvision_model_is_served_as_a_graph_with_the_eager_models_answers():
+    artifact = _random_weights()
+    spec = inspection_model_register(
+        name="random",
+        version=f"1-{random.randrange(10**9)}",
+        architecture="mobilenet_v3_small",
+        artifact=artifact,
+        labels=DEMO_LABELS,
+        good_labels=DEMO_GOOD_LABELS,
+        input_size=64,
+        mean=[0.5, 0.4, 0.3],
+        std=[0.2, 0.25, 0.3],
+        checker=check_artifact,
+    )
+    loaded = engine.load_model(spec)
+    assert isinstance(loaded.module, torch.jit.ScriptModule)
+
+    images = [jpeg_bytes(label=label, seed=n) for n, label in enumerate(["good", "scratch", "spot"])]
+    pixels = [engine.preprocess(image, loaded) for image in images]
+    assert all(p.dtype == torch.uint8 and p.shape == (3, 64, 64) for p in pixels)
+    served = torch.tensor(engine.infer(loaded, pixels))
+
+    eager = build_architecture("mobilenet_v3_small", len(DEMO_LABELS), "classification").eval()
+    eager.load_state_dict(torch.load(io.BytesIO(artifact), weights_only=True))
+    mean, std = torch.tensor([0.5, 0.4, 0.3]).view(3, 1, 1), torch.tensor([0.2, 0.25, 0.3]).view(3, 1, 1)
+    with torch.no_grad():
+        expected = torch.softmax(eager(torch.stack([engine.normalise(p, mean, std) for p in pixels])), dim=1)
+    assert (served - expected).abs().max() < engine.TRACE_TOLERANCE
+
+
+class DoublesLoneImages(torch.nn.Module):
+    """Python control flow on the batch size: a trace made with one image keeps the branch."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = images.mean(dim=(2, 3))
+        return logits * 2 if images.shape[0] == 1 else logits
+
+
+def test_a_model_whose_trace_answers_differently_stays_eager(caplog):
+    module = DoublesLoneImages().eval()  # the engine traces models in eval mode
+    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+        served = engine.as_graph(module, "doubles@1", 8, torch.device("cpu"), half=False)
+    assert served is module
+    assert "tracing failed: traced outputs differ" in caplog.text
+
+
+def test_a_model_that_cannot_be_traced_stays_eager(caplog):
+    class AnswersInPython(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> list[float]:
+            return images.mean(dim=(1, 2, 3)).tolist()
+
+    module = AnswersInPython().eval()
+    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+        served = engine.as_graph(module, "in-python@1", 8, torch.device("cpu"), half=False)
+    assert served is module
+    assert "runs eagerly, slower under load: tracing failed" in caplog.text
+    assert "eval mode" not in caplog.text
