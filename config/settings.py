@@ -270,9 +270,10 @@ KENSA_UPLOAD_EXPIRY_SECONDS = env_int("KENSA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, 
 KENSA_UPLOADS_DIR = Path(env_str("KENSA_UPLOADS_DIR", str(KENSA_DATA_DIR / "uploads"))).resolve()
 # A model upload is loaded and tried in a child process killed after this many seconds.
 KENSA_MODEL_CHECK_SECONDS = env_float("KENSA_MODEL_CHECK_SECONDS", 120.0, minimum=0.001)
-# Per worker process: how many inspections one forward pass takes at most, and how long the
-# first of them may wait for the rest. Run the worker with --pool threads and a concurrency
-# of about twice the batch size, so one batch decodes while the other is in the model.
+# Per worker process: how many inspections one forward pass (and one database round) takes
+# at most, and how long the first of them may wait for the rest. Run the worker with --pool
+# threads and a concurrency of about twice the batch size, so one batch decodes while the
+# other is in the model.
 KENSA_BATCH_SIZE = env_int("KENSA_BATCH_SIZE", 16, minimum=1)
 KENSA_BATCH_WAIT_MS = env_float("KENSA_BATCH_WAIT_MS", 10.0, minimum=0.0)
 # Model versions a worker keeps loaded (most recently used); a swap loads the new one first.
