@@ -134,6 +134,8 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
     )
 
 
+_trace_lock = threading.Lock()
+
 # Traced outputs may differ from eager ones by float rounding (freezing folds batch norms into
 # convolutions); anything more means the trace took a wrong turn.
 TRACE_TOLERANCE = 1e-4
@@ -161,11 +163,15 @@ def as_graph(module: torch.nn.Module, name: str, input_size: int, device: torch.
         return inputs.contiguous(memory_format=torch.channels_last) if half else inputs
 
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # The tracer's state is per process: two models traced at once (two lines' models
+        # loading in two threads) tangled each other's graphs. Loads are rare; one at a time.
+        with _trace_lock, torch.no_grad(), warnings.catch_warnings():
             # torch 2.14 marks jit.trace deprecated in favour of torch.export and torch.compile,
             # which need a C++ toolchain at load time; TracerWarnings are covered by the check.
             warnings.simplefilter("ignore")
-            traced = torch.jit.freeze(torch.jit.trace(module, example(1), strict=False))
+            # torch's own check_trace compares the graph's text, value names included; the
+            # outputs are compared below instead.
+            traced = torch.jit.freeze(torch.jit.trace(module, example(1), strict=False, check_trace=False))
             for batch_size in (1, 3):
                 inputs = example(batch_size)
                 difference = _largest_difference(_logits(traced(inputs)), _logits(module(inputs)))

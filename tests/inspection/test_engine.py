@@ -82,3 +82,25 @@ def test_a_model_that_cannot_be_traced_stays_eager(caplog):
     assert served is module
     assert "runs eagerly, slower under load: tracing failed" in caplog.text
     assert "eval mode" not in caplog.text
+
+
+def test_two_models_loading_at_once_are_both_served_as_graphs(caplog):
+    """Two lines' models load in two worker threads at the same time."""
+    import threading
+
+    modules = [
+        torchvision.models.get_model(name, weights=None, num_classes=3).eval()
+        for name in ("mobilenet_v3_small", "resnet18")
+    ]
+    served: dict[int, torch.nn.Module] = {}
+
+    def load(n: int) -> None:
+        served[n] = engine.as_graph(modules[n], f"model-{n}", 32, torch.device("cpu"), half=False)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
+    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    assert all(isinstance(served[n], torch.jit.ScriptModule) for n in range(2)), caplog.text
