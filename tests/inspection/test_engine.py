@@ -55,6 +55,11 @@ def test_a_torchvision_model_is_served_as_a_graph_with_the_eager_models_answers(
     assert (served - expected).abs().max() < engine.TRACE_TOLERANCE
 
 
+def _served(module: torch.nn.Module) -> engine.Served:
+    """As the engine serves a classifier: uint8 pixels in, probabilities out, eval mode."""
+    return engine.Served(module, [0.5] * 3, [0.25] * 3, half=False, task="classification").eval()
+
+
 class DoublesLoneImages(torch.nn.Module):
     """Python control flow on the batch size: a trace made with one image keeps the branch."""
 
@@ -64,24 +69,28 @@ class DoublesLoneImages(torch.nn.Module):
 
 
 def test_a_model_whose_trace_answers_differently_stays_eager(caplog):
-    module = DoublesLoneImages().eval()  # the engine traces models in eval mode
+    module = _served(DoublesLoneImages())
     with caplog.at_level(logging.WARNING, logger="inspection.engine"):
-        served = engine.as_graph(module, "doubles@1", 8, torch.device("cpu"), half=False)
+        served = engine.as_graph(module, "doubles@1", 8, torch.device("cpu"))
     assert served is module
     assert "tracing failed: traced outputs differ" in caplog.text
 
 
 def test_a_model_that_cannot_be_traced_stays_eager(caplog):
-    class AnswersInPython(torch.nn.Module):
-        def forward(self, images: torch.Tensor) -> list[float]:
-            return images.mean(dim=(1, 2, 3)).tolist()
+    class ComputesInPython(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            # Through Python floats: a trace keeps the example's answer as a constant.
+            return torch.tensor(images.mean(dim=(2, 3)).tolist())
 
-    module = AnswersInPython().eval()
+    module = _served(ComputesInPython())
     with caplog.at_level(logging.WARNING, logger="inspection.engine"):
-        served = engine.as_graph(module, "in-python@1", 8, torch.device("cpu"), half=False)
+        served = engine.as_graph(module, "in-python@1", 8, torch.device("cpu"))
     assert served is module
     assert "runs eagerly, slower under load: tracing failed" in caplog.text
     assert "eval mode" not in caplog.text
+    # Served eagerly, it answers for every image of a batch.
+    pixels = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    assert served(pixels).shape == (4, 3)
 
 
 def test_two_models_loading_at_once_are_both_served_as_graphs(caplog):
@@ -89,13 +98,13 @@ def test_two_models_loading_at_once_are_both_served_as_graphs(caplog):
     import threading
 
     modules = [
-        torchvision.models.get_model(name, weights=None, num_classes=3).eval()
+        _served(torchvision.models.get_model(name, weights=None, num_classes=3).eval())
         for name in ("mobilenet_v3_small", "resnet18")
     ]
     served: dict[int, torch.nn.Module] = {}
 
     def load(n: int) -> None:
-        served[n] = engine.as_graph(modules[n], f"model-{n}", 32, torch.device("cpu"), half=False)
+        served[n] = engine.as_graph(modules[n], f"model-{n}", 32, torch.device("cpu"))
 
     threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
     with caplog.at_level(logging.WARNING, logger="inspection.engine"):
