@@ -20,7 +20,7 @@ from django.utils import timezone
 from inspection.constants import ErrorCode, Status
 from inspection.models import Inspection
 from inspection.services import inspection_enqueue
-from lines.models import ProductionLine
+from lines.models import ProductionLine, Station
 from results.live import publish_inspections
 
 logger = logging.getLogger(__name__)
@@ -86,12 +86,13 @@ def inspections_claim(*, inspection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
             Inspection.objects.filter(id__in=[row.id for row in rows]).update(
                 status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1
             )
-    # The lines (with their current models) once per round, not once per row: a round is
-    # mostly one line's images.
+    # The lines (with their current models) and stations once per round, not once per row: a
+    # round is mostly one line's images. The stations' codes go into the result's live push.
     lines = ProductionLine.objects.select_related("inspection_model").in_bulk({row.line_id for row in rows})
+    stations = Station.objects.in_bulk({row.station_id for row in rows})
     for row in rows:
         row.status, row.started_at, row.attempts = Status.RUNNING, now, row.attempts + 1
-        row.line = lines[row.line_id]
+        row.line, row.station = lines[row.line_id], stations[row.station_id]
     return {row.id: Claim(row, row.attempts) for row in rows}
 
 

@@ -157,5 +157,5 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
         judgement = judge_classification(spec, answer.value)
     timings["postprocess_ms"] = _ms(start)
 
-    recorded = _rounds.get().records.call(Result(inspection_id, attempt, spec, judgement, timings))
+    recorded = _rounds.get().records.call(Result(inspection, attempt, spec, judgement, timings))
     return Outcome.DONE if recorded else Outcome.SKIPPED

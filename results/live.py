@@ -5,7 +5,6 @@ up over REST. A failed push therefore never fails the inspection; it is logged.
 """
 
 import asyncio
-import json
 import logging
 import threading
 import uuid
@@ -13,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.core.serializers.json import DjangoJSONEncoder
 
 from config.per_process import PerProcess
+from results.api.serializers import inspection_json
 
 logger = logging.getLogger(__name__)
 
@@ -39,29 +38,24 @@ def line_group(line_code: str) -> str:
     return f"line.{line_code}"
 
 
-def inspections_json(inspections: Sequence[Any]) -> list[dict[str, Any]]:
-    """Inspections as plain JSON types (what the serializer gives, with dates as strings)."""
-    from results.api.serializers import InspectionSerializer
-
-    data: list[dict[str, Any]] = json.loads(
-        json.dumps(InspectionSerializer(inspections, many=True).data, cls=DjangoJSONEncoder)
-    )
-    return data
-
-
 def publish_inspections(*, inspection_ids: Sequence[uuid.UUID]) -> None:
-    """Push finished inspections to their lines' dashboards: one read and one serialization
-    for all of them, and all the sends at once on the push loop."""
+    """Push finished inspections, read back from the database, to their lines' dashboards:
+    one read for all of them."""
     from results.selectors import inspections_with_results
 
-    layer = get_channel_layer()
-    if layer is None or not inspection_ids:
+    if not inspection_ids or get_channel_layer() is None:
         return
-    inspections = list(inspections_with_results().filter(id__in=list(inspection_ids)))
-    messages = [
-        (line_group(inspection.line.code), {"type": EVENT_TYPE, "inspection": data})
-        for inspection, data in zip(inspections, inspections_json(inspections), strict=True)
-    ]
+    inspections = inspections_with_results().filter(id__in=list(inspection_ids))
+    publish_json([inspection_json(inspection) for inspection in inspections])
+
+
+def publish_json(inspections: Sequence[dict[str, Any]]) -> None:
+    """Push inspections' JSON (results.api.serializers) to their lines' dashboards, all the
+    sends at once on the push loop."""
+    layer = get_channel_layer()
+    if layer is None or not inspections:
+        return
+    messages = [(line_group(data["line"]), {"type": EVENT_TYPE, "inspection": data}) for data in inspections]
 
     async def send_all() -> list[BaseException | None]:
         sends = (layer.group_send(group, message) for group, message in messages)

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from lines.models import ProductionLine
 from results.api.pagination import cursor_after
-from results.live import inspections_json
+from results.api.serializers import inspections_json
 from results.selectors import recent_inspections
 
 RECENT_ON_FIRST_PAINT = 40

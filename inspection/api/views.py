@@ -27,7 +27,7 @@ from inspection.api.upload import check_content_length, upload_from_request
 from inspection.metrics import UPLOADS
 from inspection.models import Inspection
 from inspection.services import Accepted, inspection_create
-from results.api.serializers import InspectionSerializer
+from results.api.serializers import inspection_json
 from results.selectors import inspection_get
 
 READ_AUTHENTICATION = [StationKeyAuthentication, TokenAuthentication, SessionAuthentication]
@@ -98,7 +98,7 @@ class InspectionObjectView(APIView):
 
 class InspectionDetailView(InspectionObjectView):
     def get(self, request: Request, inspection_id: Any) -> Response:
-        return Response(InspectionSerializer(self.get_inspection(request, inspection_id)).data)
+        return Response(inspection_json(self.get_inspection(request, inspection_id)))
 
 
 class InspectionImageView(InspectionObjectView):

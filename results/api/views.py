@@ -11,7 +11,7 @@ from config.errors import ApiError
 from inspection.api.permissions import IsPlantUser
 from lines.models import ProductionLine
 from results.api.pagination import cursor_after, decode_cursor
-from results.api.serializers import InspectionSerializer
+from results.api.serializers import inspections_json
 from results.selectors import finished_inspections_after
 
 # How long a result must have been written before the feed shows it; see the selector.
@@ -41,7 +41,7 @@ class ResultListView(APIView):
         next_cursor = cursor_after(rows, default=cursor)
         return Response(
             {
-                "results": InspectionSerializer(rows, many=True).data,
+                "results": inspections_json(rows),
                 "next_cursor": next_cursor,
                 "has_more": len(rows) == limit,
             }

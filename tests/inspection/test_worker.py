@@ -191,7 +191,7 @@ def test_a_worker_that_lost_its_claim_writes_nothing(settings):
     stale = timezone.now() - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS + 1)
     Inspection.objects.filter(id=inspection.id).update(started_at=stale)
     assert run_inspection(inspection.id) == Outcome.DONE
-    late = inspections_record_results([Result(inspection.id, first, model, Judgement(Verdict.PASS, []), {})])
+    late = inspections_record_results([Result(inspection, first, model, Judgement(Verdict.PASS, []), {})])
     assert late == [False]
     inspection.refresh_from_db()
     assert (inspection.verdict, inspection.attempts, inspection.defects.count()) == (Verdict.FAIL, 2, 1)
@@ -231,7 +231,8 @@ def test_a_round_of_results_writes_each_owned_inspection_once(django_capture_on_
     spot = Judgement(Verdict.FAIL, [FoundDefect("spot", 0.9, [1, 2, 3, 4], 4)])
 
     def result(inspection, judgement=spot):
-        return Result(inspection.id, claims[inspection.id].attempt, model, judgement, {"model_ms": 1.0})
+        claim = claims[inspection.id]
+        return Result(claim.inspection, claim.attempt, model, judgement, {"model_ms": 1.0})
 
     with django_capture_on_commit_callbacks(execute=True):
         written = inspections_record_results(

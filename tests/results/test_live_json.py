@@ -1,0 +1,55 @@
+"""The live push of a recorded round is built from the rows in hand, not read back: it must
+be the JSON that the API gives for the same inspections, defects in the same order."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from inspection.constants import Verdict
+from inspection.lifecycle import inspections_claim
+from inspection.verdicts import FoundDefect, Judgement
+from results import services
+from results.services import Result, inspections_record_results
+from tests.factories import make_line, make_model
+from tests.inspection.test_worker import accept
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_live_push_of_a_round_is_what_the_api_serves(monkeypatch, django_capture_on_commit_callbacks):
+    model = make_model(always="spot")
+    line = make_line(code="push-1", model=model)
+    inspections = [accept(line), accept(line)]
+    claims = inspections_claim(inspection_ids=[inspection.id for inspection in inspections])
+    judgements = [
+        # Not in the order shown, and two equally confident: stored order breaks the tie.
+        Judgement(
+            Verdict.FAIL,
+            [
+                FoundDefect("spot", 0.5, [1, 2, 3, 4], 4),
+                FoundDefect("scratch", 0.9, [5, 6, 7, 8], 16),
+                FoundDefect("dent", 0.7, None, None),
+                FoundDefect("crack", 0.7, [0, 0, 2, 2], 4),
+            ],
+        ),
+        Judgement(Verdict.PASS, []),
+    ]
+    pushed: list[dict] = []
+    monkeypatch.setattr(services, "publish_json", pushed.extend)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        results = [
+            Result(claims[i.id].inspection, claims[i.id].attempt, model, judgement, {"model_ms": 1.5, "batch_size": 2})
+            for i, judgement in zip(inspections, judgements, strict=True)
+        ]
+        assert inspections_record_results(results) == [True, True]
+
+    user = get_user_model().objects.create_user("mes-live", password="x")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    served = [client.get(f"/api/v1/inspections/{inspection.id}/").json() for inspection in inspections]
+    assert pushed == served
+    assert [d["label"] for d in pushed[0]["defects"]] == ["scratch", "dent", "crack", "spot"]
+    assert pushed[0]["model"] == {"name": model.name, "version": model.version}
+    assert pushed[0]["finished_at"].endswith("Z") and pushed[1]["status"] == "done"
