@@ -79,19 +79,19 @@ def update_many(instances: Sequence[models.Model], fields: Sequence[str], using:
         return
     connection = connections[using]
     model = type(instances[0])
-    meta = model._meta
-    columns = [meta.pk] + [meta.get_field(name) for name in fields]
     if connection.vendor not in _UPDATE_FROM_VENDORS:
         model._default_manager.using(using).bulk_update(instances, fields)
         return
+    meta = model._meta
+    columns = [_concrete(meta.pk)] + [_concrete(meta.get_field(name)) for name in fields]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    names = ", ".join(quote(field.column) for field in columns)
+    key, *updated = [quote(_column(field)) for field in columns]
     row = "(" + ", ".join(_placeholder(field, connection) for field in columns) + ")"
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns[1:])
     sql = (
-        f"WITH v ({names}) AS (VALUES {', '.join([row] * len(instances))}) "
-        f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
+        f"WITH v ({key}, {', '.join(updated)}) AS (VALUES {', '.join([row] * len(instances))}) "
+        f"UPDATE {table} SET {', '.join(f'{name} = v.{name}' for name in updated)} "
+        f"FROM v WHERE {table}.{key} = v.{key}"
     )
     params = [
         field.get_db_prep_save(getattr(instance, field.attname), connection)
@@ -100,6 +100,17 @@ def update_many(instances: Sequence[models.Model], fields: Sequence[str], using:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def _concrete(field: object) -> "models.Field[Any, Any]":
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{field} is not a column of its model's table")
+    return field
+
+
+def _column(field: "models.Field[Any, Any]") -> str:
+    assert field.column is not None  # _concrete checked it
+    return field.column
 
 
 def _placeholder(field: "models.Field[Any, Any]", connection: BaseDatabaseWrapper) -> str:

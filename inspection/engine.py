@@ -119,7 +119,7 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
         module = module.half().to(memory_format=torch.channels_last)
     # torchvision's detection models normalise their input themselves: they get [0, 1] pixels.
     mean, std = (spec.mean, spec.std) if spec.task != TaskType.DETECTION else ([0.0] * 3, [1.0] * 3)
-    served = Served(module, mean, std, half=half, task=spec.task).to(device).eval()
+    served: torch.nn.Module = Served(module, mean, std, half=half, task=spec.task).to(device).eval()
     if spec.task != TaskType.DETECTION:
         served = as_graph(served, str(spec), spec.input_size, device)
     return LoadedModel(module=served, sha256=spec.sha256, task=spec.task, device=device, input_size=spec.input_size)
@@ -135,6 +135,9 @@ class Served(torch.nn.Module):
     steps, called one by one from Python, cost the batch thread 14 ms a batch in GIL waits;
     inside the traced graph they cost nothing more than the layers around them.
     """
+
+    mean: torch.Tensor  # buffers: they move with the module to its device
+    std: torch.Tensor
 
     def __init__(self, module: torch.nn.Module, mean: list[float], std: list[float], *, half: bool, task: str):
         super().__init__()

@@ -21,10 +21,14 @@ from inspection.models import Inspection
 class DefectLike(Protocol):
     """A stored Defect, or a FoundDefect that is being stored (inspection/verdicts.py)."""
 
-    label: str
-    confidence: float
-    box: list[int] | None
-    area: int | None
+    @property
+    def label(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def box(self) -> list[int] | None: ...
+    @property
+    def area(self) -> int | None: ...
 
 
 def inspection_json(inspection: Inspection, defects: Iterable[DefectLike] | None = None) -> dict[str, Any]:
