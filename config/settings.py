@@ -276,6 +276,10 @@ KENSA_MODEL_CHECK_SECONDS = env_float("KENSA_MODEL_CHECK_SECONDS", 120.0, minimu
 # other is in the model.
 KENSA_BATCH_SIZE = env_int("KENSA_BATCH_SIZE", 16, minimum=1)
 KENSA_BATCH_WAIT_MS = env_float("KENSA_BATCH_WAIT_MS", 10.0, minimum=0.0)
+# Where uploads are accepted: how many inspections accepted together (one commit of the door)
+# share one task message. A worker then reserves, acks and claims them as one; a member that
+# fails transiently goes back alone (inspection/tasks.py). 1 sends one message per image.
+KENSA_TASK_GROUP_SIZE = env_int("KENSA_TASK_GROUP_SIZE", 8, minimum=1)
 # Model versions a worker keeps loaded (most recently used); a swap loads the new one first.
 KENSA_MODEL_CACHE_SIZE = env_int("KENSA_MODEL_CACHE_SIZE", 3, minimum=1)
 # Device for inference: "auto" takes CUDA when present, else the CPU.

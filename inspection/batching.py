@@ -1,15 +1,17 @@
 """Gather work from many threads into batches: up to `max_size` items, or whatever arrived
 within `max_wait` of the oldest one, then one call per group of items that share a key.
 
-A worker runs one thread per inspection in flight (Celery's threads pool). Each thread
-claims its inspection, fetches and decodes the image, then hands the tensor to the batcher
-and waits; meanwhile the batcher's own thread runs the forward pass of the previous batch.
-So decoding the next batch overlaps the model, and every inspection keeps its own message,
-claim and late ack (issue 5's guarantees do not change with batching).
+A worker runs one thread per task message in flight (Celery's threads pool); a message
+carries one inspection, or a group of them that were accepted together (inspection/tasks.py).
+Each thread claims its inspections, fetches and decodes the images, then hands the tensors to
+the batcher and waits; meanwhile the batcher's own thread runs the forward pass of the
+previous batch. So decoding the next batch overlaps the model, and every inspection keeps its
+own claim and attempts (issue 5's guarantees do not change with batching).
 
 Why not `celery-batches`: it runs a whole batch as one task in one pool slot, so the next
 batch's fetch and decode cannot start until the forward pass ends, and one bad image's
-retry or failure is the whole batch's.
+retry or failure is the whole batch's. Here a group's member that fails transiently goes back
+to the queue alone, and the batcher mixes the images of every message in hand.
 
 Pure Python, no torch or Django: the forward pass comes in as `run_group`.
 """
@@ -161,16 +163,30 @@ class Combiner:
 
     def call(self, item: Any) -> Any:
         """run_all's answer for `item`, or what run_all raised for its round."""
+        [value] = self.call_many([item])
+        return value
+
+    def call_many(self, items: list[Any]) -> list[Any]:
+        """run_all's answers for `items`, which go into one round together (a task message
+        that carries a group of inspections claims them in one round). A group that would
+        overfill the round forming closes it and starts the next, so a round holds at most
+        max_size items, or one group larger than that."""
+        if not items:
+            return []
         if self.max_size == 1:
-            [value] = self._checked(self.run_all([item]), 1)
-            return value
+            return self._checked(self.run_all(list(items)), len(items))
         with self._lock:
-            round_, leader = self._forming, False
+            round_ = self._forming
+            if round_ is not None and len(round_.items) + len(items) > self.max_size:
+                self._forming = None  # it runs as soon as its turn comes, without lingering
+                round_.full.set()
+                round_ = None
+            leader = round_ is None
             if round_ is None:
-                round_, leader = _Round(), True
+                round_ = _Round()
                 self._forming = round_
-            index = len(round_.items)
-            round_.items.append(item)
+            start = len(round_.items)
+            round_.items.extend(items)
             if len(round_.items) >= self.max_size:
                 self._forming = None  # full: later callers start the next round
                 round_.full.set()
@@ -180,7 +196,7 @@ class Combiner:
             round_.done.wait()
         if round_.error is not None:
             raise round_.error
-        return round_.values[index]
+        return round_.values[start : start + len(items)]
 
     def _lead(self, round_: _Round) -> None:
         with self._turn:

@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from config.queues import inspection_queue
 from inspection.constants import ErrorCode, Status
 from inspection.models import Inspection
-from inspection.services import inspection_enqueue
+from inspection.services import inspections_enqueue
 from lines.models import ProductionLine, Station
 from results.live import publish_inspections
 
@@ -145,8 +146,10 @@ def inspections_requeue_stale(*, limit: int = 1000) -> int:
         .order_by("queued_at")
         .values_list("id", "line__priority")[:limit]
     )
+    if not stale:
+        return 0
     Inspection.objects.filter(id__in=[inspection_id for inspection_id, _ in stale]).update(queued_at=now)
-    return sum(inspection_enqueue(inspection_id=inspection_id, priority=priority) for inspection_id, priority in stale)
+    return len(stale) if _enqueue_alone(stale) else 0
 
 
 def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:
@@ -170,10 +173,14 @@ def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:
                 attempt_limit=row.attempts + settings.KENSA_MAX_ATTEMPTS,
             )
             requeued.append((row.id, row.line.priority))
-        transaction.on_commit(lambda: _enqueue_all(requeued))
+        transaction.on_commit(lambda: _enqueue_alone(requeued))
     return len(requeued)
 
 
-def _enqueue_all(rows: list[tuple[uuid.UUID, str]]) -> None:
-    for inspection_id, priority in rows:
-        inspection_enqueue(inspection_id=inspection_id, priority=priority)
+def _enqueue_alone(rows: list[tuple[uuid.UUID, str]]) -> bool:
+    """Send each inspection, (id, line priority), in a message of its own, all in one round
+    trip. What is sent again may be what killed its worker: alone, a poison image spends only
+    its own attempts, not those of a group's other images."""
+    return inspections_enqueue(
+        [(inspection_id, inspection_queue(priority)) for inspection_id, priority in rows], group_size=1
+    )

@@ -222,12 +222,13 @@ def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:
     return inspections_enqueue([(inspection_id, inspection_queue(priority))])
 
 
-def inspections_enqueue(tasks: list[tuple[uuid.UUID, str]]) -> bool:
-    """Send many inspections' tasks, (id, queue) each, in one round trip; as inspection_enqueue."""
+def inspections_enqueue(tasks: list[tuple[uuid.UUID, str]], *, group_size: int | None = None) -> bool:
+    """Send many inspections' tasks, (id, queue) each, in one round trip, in messages of up to
+    `group_size` (KENSA_TASK_GROUP_SIZE by default); as inspection_enqueue."""
     try:
         # No publish retries: the request must not hang on a broker outage, and the rows
         # (committed already) are the outbox the sweeper reads.
-        send_inspections(tasks)
+        send_inspections(tasks, group_size=group_size)
     except Exception:
         logger.exception("Could not queue %d inspections; the sweeper will send them again", len(tasks))
         return False

@@ -1,4 +1,5 @@
-"""What a worker does with one inspection: claim it, run the line's model, record the result.
+"""What a worker does with a message's inspections: claim them, run the line's model, record
+the results.
 
 Every write is conditional on the claim (`attempts`), so a message delivered twice, or a
 worker that outlived its lease, cannot record a second result. An error after the claim
@@ -10,6 +11,8 @@ import logging
 import time
 import uuid
 from collections.abc import Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +31,7 @@ from inspection.lifecycle import (
     inspection_release,
     inspections_claim,
 )
-from inspection.models import Inspection
+from inspection.models import InspectionModel
 from inspection.storage import read_image
 from inspection.verdicts import judge_classification, judge_detection, judge_segmentation
 from results.services import Result, inspections_record_results
@@ -47,14 +50,17 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-def _forward(loaded: engine.LoadedModel, tensor: Any) -> BatchResult:
+def _forward(loaded: engine.LoadedModel, tensor: Any) -> "Future[BatchResult]":
     """The model's answer for one preprocessed image, from a forward pass shared with the
     other inspections this process has in hand for the same model (see batching.py)."""
     if settings.KENSA_BATCH_SIZE == 1:
+        # Inline, as a one-image worker has no batch to wait for.
+        answer: Future[BatchResult] = Future()
         start = time.perf_counter()
         [value] = engine.infer(loaded, [tensor])
-        return BatchResult(value, batch_size=1, waited_ms=0.0, run_ms=_ms(start))
-    return _batcher.get().submit(loaded.sha256, (loaded, tensor)).result()
+        answer.set_result(BatchResult(value, batch_size=1, waited_ms=0.0, run_ms=_ms(start)))
+        return answer
+    return _batcher.get().submit(loaded.sha256, (loaded, tensor))
 
 
 def _start_batcher() -> Batcher:
@@ -92,25 +98,120 @@ def _claim_round(inspection_ids: list[uuid.UUID]) -> list[Claim | None]:
     return [claims.pop(inspection_id, None) for inspection_id in inspection_ids]
 
 
+@dataclass
+class Report:
+    """What became of a message's inspections. Those in `errors` met a transient or
+    unexpected error after their claim, which was given back: the task sends them again."""
+
+    outcomes: dict[uuid.UUID, Outcome] = field(default_factory=dict)
+    errors: dict[uuid.UUID, Exception] = field(default_factory=dict)
+
+
+@dataclass
+class _InFlight:
+    """A claimed inspection with its image decoded, then handed to the batcher."""
+
+    claim: Claim
+    spec: InspectionModel
+    loaded: engine.LoadedModel
+    timings: dict[str, float]
+    tensor: Any
+    answer: "Future[BatchResult] | None" = None
+
+
 def run_inspection(inspection_id: uuid.UUID) -> Outcome:
-    claim = _rounds.get().claims.call(inspection_id)
-    if claim is None:
-        # Not claimable: unknown, finished or owned by another worker, or due to end here.
-        if inspection_expire_if_due(inspection_id=inspection_id):
-            return Outcome.EXPIRED
-        if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
-            return Outcome.FAILED
-        return Outcome.SKIPPED
+    """One inspection, as its own message; raises what made it give its claim back."""
+    report = run_inspections([inspection_id])
+    if report.errors:
+        raise report.errors[inspection_id]
+    return report.outcomes[inspection_id]
+
+
+def run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
+    """A message's inspections: claimed in one round, their images decoded here and handed to
+    the batcher together, their results written in one round. One member's error does not
+    stop the others; it releases that member's claim and is reported for the task to retry."""
+    inspection_ids = list(dict.fromkeys(inspection_ids))  # a message naming one twice runs it once
+    report = Report()
+    claimed: list[Claim] = []
+    for inspection_id, claim in zip(inspection_ids, _rounds.get().claims.call_many(inspection_ids), strict=True):
+        if claim is None:
+            report.outcomes[inspection_id] = _unclaimed(inspection_id)
+        else:
+            claimed.append(claim)
     try:
-        return _run_claimed(claim.inspection, claim.attempt)
+        _run_claimed(claimed, report)
     except BaseException:
-        # Transient (database, storage, Redis) or unexpected: give the claim back and let
-        # the task retry. Each try spends an attempt, so a poison image ends as failed.
-        inspection_release(inspection_id=inspection_id, attempt=claim.attempt)
+        # Not an error of one image (a shutdown, or the database gone mid-round): give back
+        # every claim still open, so a retry can take them at once instead of after the lease.
+        for claim in claimed:
+            if claim.inspection.id not in report.outcomes:
+                inspection_release(inspection_id=claim.inspection.id, attempt=claim.attempt)
         raise
+    return report
 
 
-def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
+def _unclaimed(inspection_id: uuid.UUID) -> Outcome:
+    """Not claimable: unknown, finished or owned by another worker, or due to end here."""
+    if inspection_expire_if_due(inspection_id=inspection_id):
+        return Outcome.EXPIRED
+    if inspection_fail_if_out_of_attempts(inspection_id=inspection_id):
+        return Outcome.FAILED
+    return Outcome.SKIPPED
+
+
+def _run_claimed(claims: list[Claim], report: Report) -> None:
+    in_flight: list[_InFlight] = []
+    for claim in claims:
+        try:
+            started = _start(claim)
+        except Exception as exc:
+            _give_back(claim, exc, report)
+            continue
+        if isinstance(started, _InFlight):
+            in_flight.append(started)
+        else:
+            report.outcomes[claim.inspection.id] = started
+    # The group's images go to the batcher together, once all are decoded: they fill a batch
+    # at once instead of trickling in a decode apart, each batch waiting out the linger.
+    submitted: list[_InFlight] = []
+    for step in in_flight:
+        try:
+            step.answer = _forward(step.loaded, step.tensor)
+        except Exception as exc:
+            _give_back(step.claim, exc, report)
+            continue
+        finally:
+            step.tensor = None  # the batcher holds it now; a failed one is not needed
+        submitted.append(step)
+
+    results: list[Result] = []
+    for step in submitted:
+        try:
+            results.append(_judged(step))
+        except Exception as exc:
+            _give_back(step.claim, exc, report)
+    try:
+        recorded = _rounds.get().records.call_many(results)
+    except Exception as exc:
+        for result in results:
+            _give_back(Claim(result.inspection, result.attempt), exc, report)
+        return
+    for result, written in zip(results, recorded, strict=True):
+        report.outcomes[result.inspection.id] = Outcome.DONE if written else Outcome.SKIPPED
+
+
+def _give_back(claim: Claim, exc: Exception, report: Report) -> None:
+    # Transient (database, storage, Redis) or unexpected: release the claim and let the task
+    # send it again. Each try spends an attempt, so a poison image ends as failed.
+    inspection_release(inspection_id=claim.inspection.id, attempt=claim.attempt)
+    report.errors[claim.inspection.id] = exc
+
+
+def _start(claim: Claim) -> "Outcome | _InFlight":
+    """Load the model, fetch and decode the image; or fail the inspection for a reason that no
+    retry would change."""
+    inspection, attempt = claim.inspection, claim.attempt
     inspection_id = inspection.id
     spec = inspection.line.inspection_model
     if spec is None:
@@ -141,8 +242,14 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
         inspection_fail(inspection_id=inspection_id, attempt=attempt, error_code=ErrorCode.IMAGE_DECODE_FAILED)
         return Outcome.FAILED
     timings["preprocess_ms"] = _ms(start)
+    return _InFlight(claim, spec, loaded, timings, tensor)
 
-    answer = _forward(loaded, tensor)
+
+def _judged(step: _InFlight) -> Result:
+    """Wait for the model's answer and turn it into a verdict and defects."""
+    assert step.answer is not None, "judged before it was handed to the batcher"
+    answer = step.answer.result()
+    inspection, spec, timings = step.claim.inspection, step.spec, step.timings
     timings["batch_wait_ms"] = answer.waited_ms
     timings["model_ms"] = answer.run_ms
     timings["batch_size"] = answer.batch_size
@@ -152,10 +259,8 @@ def _run_claimed(inspection: Inspection, attempt: int) -> Outcome:
     if spec.task == TaskType.SEGMENTATION:
         judgement = judge_segmentation(spec, answer.value, size)
     elif spec.task == TaskType.DETECTION:
-        judgement = judge_detection(spec, answer.value, size, loaded.input_size)
+        judgement = judge_detection(spec, answer.value, size, step.loaded.input_size)
     else:
         judgement = judge_classification(spec, answer.value)
     timings["postprocess_ms"] = _ms(start)
-
-    recorded = _rounds.get().records.call(Result(inspection, attempt, spec, judgement, timings))
-    return Outcome.DONE if recorded else Outcome.SKIPPED
+    return Result(inspection, step.claim.attempt, spec, judgement, timings)

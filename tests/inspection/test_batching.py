@@ -213,3 +213,37 @@ def test_size_one_runs_inline_and_a_wrong_number_of_answers_is_an_error():
     assert Combiner(lambda items: [item + 1 for item in items], max_size=1).call(1) == 2
     with pytest.raises(RuntimeError):
         Combiner(lambda items: [], max_size=1).call(1)
+
+
+def test_a_group_goes_into_one_round_and_one_that_would_overfill_a_round_starts_the_next():
+    calls: list[list[object]] = []
+    first_round_started, release_first_round = threading.Event(), threading.Event()
+
+    def run_all(items):
+        calls.append(list(items))
+        if items == ["hold"]:
+            first_round_started.set()
+            release_first_round.wait(10)
+        return [f"{item}!" for item in items]
+
+    combiner = Combiner(run_all, max_size=4, linger_seconds=0)
+    assert combiner.call_many([]) == [] and calls == []
+    holder = threading.Thread(target=combiner.call, args=("hold",))
+    holder.start()
+    assert first_round_started.wait(5)
+    answers: dict[str, list[str]] = {}
+    callers = []
+    # While the first round runs, groups arrive one after another and form the next rounds.
+    for name, group in [("a", [1, 2, 3]), ("b", [4, 5]), ("c", [6, 7])]:
+        caller = threading.Thread(
+            target=lambda name=name, group=group: answers.update({name: combiner.call_many(group)})
+        )
+        caller.start()
+        callers.append(caller)
+        time.sleep(0.2)
+    release_first_round.set()
+    for thread in [holder, *callers]:
+        thread.join(10)
+    # b would have overfilled a's round (3 + 2 > 4): it closed it and started the next, which c filled.
+    assert calls == [["hold"], [1, 2, 3], [4, 5, 6, 7]]
+    assert answers == {"a": ["1!", "2!", "3!"], "b": ["4!", "5!"], "c": ["6!", "7!"]}

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from inspection.dispatch import send_inspections
-from inspection.tasks import inspect_image
+from inspection.tasks import inspect_images
+from tests.messages import queued_groups
 
 QUEUE = "inspect.normal"
 # What differs between any two messages: their own ids.
@@ -35,13 +36,14 @@ def queue(redis_client):
 
 
 def test_message_is_what_apply_async_sends(redis_client, queue):
-    inspection_id = uuid.uuid4()
-    inspect_image.apply_async(args=(str(inspection_id),), queue=queue, retry=False)
-    send_inspections([(inspection_id, queue)])
+    group = [uuid.uuid4(), uuid.uuid4()]
+    inspect_images.apply_async(args=([str(inspection_id) for inspection_id in group],), queue=queue, retry=False)
+    send_inspections([(inspection_id, queue) for inspection_id in group])
     assert redis_client.llen(queue) == 2
     ours, celerys = (json.loads(raw) for raw in redis_client.lrange(queue, 0, -1))  # LPUSH: newest first
 
-    assert body_of(ours) == body_of(celerys) == [[str(inspection_id)], {}, body_of(celerys)[2]]
+    expected_args = [[str(inspection_id) for inspection_id in group]]
+    assert body_of(ours) == body_of(celerys) == [expected_args, {}, body_of(celerys)[2]]
     assert {key: value for key, value in without_ids(ours).items() if key != "body"} == {
         key: value for key, value in without_ids(celerys).items() if key != "body"
     }
@@ -50,18 +52,19 @@ def test_message_is_what_apply_async_sends(redis_client, queue):
 
 
 def test_each_message_has_its_own_task_id(redis_client, queue):
-    send_inspections([(uuid.uuid4(), queue), (uuid.uuid4(), queue)])
+    send_inspections([(uuid.uuid4(), queue), (uuid.uuid4(), queue)], group_size=1)
     ids = {json.loads(raw)["headers"]["id"] for raw in redis_client.lrange(queue, 0, -1)}
     assert len(ids) == 2
 
 
-def test_a_group_goes_to_each_task_s_queue_first_sent_first_taken(redis_client, queue):
+def test_inspections_share_messages_of_up_to_the_group_size_per_queue_first_sent_first_taken(
+    redis_client, queue, settings
+):
     other = "inspect.low"
     redis_client.delete(other)
-    first, second, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    send_inspections([(first, queue), (elsewhere, other), (second, queue)])
-    # Workers take from the right end (BRPOP): the first sent comes out first.
-    taken = [body_of(json.loads(redis_client.rpop(queue)))[0] for _ in range(2)]
-    assert taken == [[str(first)], [str(second)]]
-    assert [body_of(json.loads(raw))[0] for raw in redis_client.lrange(other, 0, -1)] == [[str(elsewhere)]]
+    settings.KENSA_TASK_GROUP_SIZE = 2
+    first, second, third, elsewhere = (uuid.uuid4() for _ in range(4))
+    send_inspections([(first, queue), (elsewhere, other), (second, queue), (third, queue)])
+    assert queued_groups(redis_client, queue) == [[str(first), str(second)], [str(third)]]
+    assert queued_groups(redis_client, other) == [[str(elsewhere)]]
     redis_client.delete(other)

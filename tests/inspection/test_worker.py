@@ -248,3 +248,53 @@ def test_a_round_of_results_writes_each_owned_inspection_once(django_capture_on_
         {"model_ms": 1.0},
     )
     assert (stolen.status, stolen.verdict, stolen.defects.count()) == (Status.RUNNING, "", 0)
+
+
+def test_a_group_is_claimed_in_one_round_and_a_member_that_fails_transiently_is_given_back_alone(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from inspection import worker
+    from inspection.worker import run_inspections
+
+    line = make_line(model=make_model(always="spot"))
+    good, undecodable, flaky, also_good = (accept(line) for _ in range(4))
+    finished = accept(line)
+    Inspection.objects.filter(id=finished.id).update(status=Status.DONE)
+    default_storage.delete(undecodable.image_key)
+    default_storage.save(undecodable.image_key, io.BytesIO(b"garbage, not the image"))
+    claim_rounds: list[list[uuid.UUID]] = []
+    claim = worker.inspections_claim
+
+    def counted_claim(*, inspection_ids):
+        claim_rounds.append(list(inspection_ids))
+        return claim(inspection_ids=inspection_ids)
+
+    monkeypatch.setattr(worker, "inspections_claim", counted_claim)
+    read_image = worker.read_image
+
+    def storage_hiccup(key: str) -> bytes:
+        if key == flaky.image_key:
+            raise OSError("storage timed out")
+        return read_image(key)
+
+    monkeypatch.setattr(worker, "read_image", storage_hiccup)
+    group = [good.id, undecodable.id, flaky.id, finished.id, also_good.id, good.id]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run_inspections(group)
+
+    assert claim_rounds == [[good.id, undecodable.id, flaky.id, finished.id, also_good.id]]  # once each, one round
+    assert report.outcomes == {
+        good.id: Outcome.DONE,
+        undecodable.id: Outcome.FAILED,
+        finished.id: Outcome.SKIPPED,
+        also_good.id: Outcome.DONE,
+    }
+    assert list(report.errors) == [flaky.id] and isinstance(report.errors[flaky.id], OSError)
+    rows = {row.id: row for row in Inspection.objects.filter(line=line)}
+    assert (rows[good.id].verdict, rows[also_good.id].verdict) == (Verdict.FAIL, Verdict.FAIL)
+    assert rows[good.id].defects.count() == rows[also_good.id].defects.count() == 1
+    assert rows[good.id].timings["batch_size"] == 2  # the group's two decoded images in one forward pass
+    assert rows[undecodable.id].error_code == ErrorCode.IMAGE_DECODE_FAILED
+    # Given back at once, its attempt counted, for the task to send again alone.
+    assert (rows[flaky.id].status, rows[flaky.id].attempts) == (Status.QUEUED, 1)
