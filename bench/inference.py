@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="the batched worker's KENSA_BATCH_SIZE")
     parser.add_argument("--threads", type=int, default=32, help="the batched worker's threads")
     parser.add_argument(
-        "--group-size", type=int, default=8, help="inspections per task message for (c), as KENSA_TASK_GROUP_SIZE"
+        "--group-size", type=int, default=16, help="inspections per task message for (c), as KENSA_TASK_GROUP_SIZE"
     )
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")

@@ -272,14 +272,19 @@ KENSA_UPLOADS_DIR = Path(env_str("KENSA_UPLOADS_DIR", str(KENSA_DATA_DIR / "uplo
 KENSA_MODEL_CHECK_SECONDS = env_float("KENSA_MODEL_CHECK_SECONDS", 120.0, minimum=0.001)
 # Per worker process: how many inspections one forward pass (and one database round) takes
 # at most, and how long the first of them may wait for the rest. Run the worker with --pool
-# threads and a concurrency of about twice the batch size, so one batch decodes while the
-# other is in the model.
+# threads and a concurrency of about twice the batch size, so that messages of one image still
+# fill a batch while another is in the model (KENSA_IMAGES_IN_FLIGHT bounds the work when
+# messages carry groups).
 KENSA_BATCH_SIZE = env_int("KENSA_BATCH_SIZE", 16, minimum=1)
 KENSA_BATCH_WAIT_MS = env_float("KENSA_BATCH_WAIT_MS", 10.0, minimum=0.0)
 # Where uploads are accepted: how many inspections accepted together (one commit of the door)
 # share one task message. A worker then reserves, acks and claims them as one; a member that
 # fails transiently goes back alone (inspection/tasks.py). 1 sends one message per image.
-KENSA_TASK_GROUP_SIZE = env_int("KENSA_TASK_GROUP_SIZE", 8, minimum=1)
+KENSA_TASK_GROUP_SIZE = env_int("KENSA_TASK_GROUP_SIZE", 16, minimum=1)
+# Per worker process: the most images claimed and not yet recorded at once, whatever the
+# messages' sizes (a group larger than this runs alone). Four batches: one decoding, one in the
+# model, one being recorded, one claiming.
+KENSA_IMAGES_IN_FLIGHT = env_int("KENSA_IMAGES_IN_FLIGHT", 4 * KENSA_BATCH_SIZE, minimum=1)
 # Model versions a worker keeps loaded (most recently used); a swap loads the new one first.
 KENSA_MODEL_CACHE_SIZE = env_int("KENSA_MODEL_CACHE_SIZE", 3, minimum=1)
 # Device for inference: "auto" takes CUDA when present, else the CPU.

@@ -18,8 +18,10 @@ Pure Python, no torch or Django: the forward pass comes in as `run_group`.
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,3 +219,35 @@ class Combiner:
         if len(values) != count:
             raise RuntimeError(f"run_all gave {len(values)} answers for {count} items")
         return values
+
+
+class Allowance:
+    """At most `total` units in use at once, handed out in the order they were asked for: a
+    large request waits its turn instead of being overtaken for ever by small ones."""
+
+    def __init__(self, total: int):
+        if total < 1:
+            raise ValueError("total must be at least 1")
+        self.total = total
+        self._free = total
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def taken(self, units: int) -> Iterator[None]:
+        """Hold `units` (at most `total`) for the block, waiting until they are free."""
+        units = min(units, self.total)
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or self._free < units:
+                self._changed.wait()
+            self._queue.popleft()
+            self._free -= units
+            self._changed.notify_all()  # the next in line may fit as well
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += units
+                self._changed.notify_all()

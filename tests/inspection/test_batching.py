@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from inspection.batching import Batcher, Combiner
+from inspection.batching import Allowance, Batcher, Combiner
 
 
 class Recorder:
@@ -247,3 +247,40 @@ def test_a_group_goes_into_one_round_and_one_that_would_overfill_a_round_starts_
     # b would have overfilled a's round (3 + 2 > 4): it closed it and started the next, which c filled.
     assert calls == [["hold"], [1, 2, 3], [4, 5, 6, 7]]
     assert answers == {"a": ["1!", "2!", "3!"], "b": ["4!", "5!"], "c": ["6!", "7!"]}
+
+
+def test_an_allowance_bounds_the_units_in_use_and_serves_requests_in_order():
+    allowance = Allowance(4)
+    in_use, peak, order = [0], [0], []
+    lock = threading.Lock()
+    first_holds, release_first = threading.Event(), threading.Event()
+
+    def take(name: str, units: int, hold: threading.Event | None = None) -> None:
+        with allowance.taken(units):
+            with lock:
+                in_use[0] += min(units, 4)
+                peak[0] = max(peak[0], in_use[0])
+                order.append(name)
+            if hold is not None:
+                first_holds.set()
+                hold.wait(10)
+            time.sleep(0.01)
+            with lock:
+                in_use[0] -= min(units, 4)
+
+    first = threading.Thread(target=take, args=("first", 3, release_first))
+    first.start()
+    assert first_holds.wait(5)
+    # While 3 of 4 are held: a group of 2 asks first, then a group of 1 that would fit now.
+    later = []
+    for name, units in [("two", 2), ("one", 1), ("huge", 10)]:
+        thread = threading.Thread(target=take, args=(name, units))
+        thread.start()
+        later.append(thread)
+        time.sleep(0.1)
+    assert order == ["first"]  # "one" fits beside "first" but waits its turn behind "two"
+    release_first.set()
+    for thread in [first, *later]:
+        thread.join(10)
+    assert order == ["first", "two", "one", "huge"]  # a request past the total takes all of it, alone
+    assert peak[0] <= 4
