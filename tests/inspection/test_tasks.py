@@ -3,8 +3,11 @@ fails transiently goes back alone, and a group that comes back whole is split, s
 poison image never spends the attempts of the images it arrived with."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from celery import Task
 from django.core.files.storage import default_storage
 
 from inspection import engine, worker
@@ -29,6 +32,16 @@ def _empty_queue_and_model_cache(redis_client):
     yield
     redis_client.delete(QUEUE)
     engine._cache.clear()
+
+
+@contextmanager
+def redelivered(task: Task) -> Iterator[None]:
+    """Run `task.run` as a worker runs a message that Redis delivered a second time."""
+    task.push_request(delivery_info={"redelivered": True, "routing_key": QUEUE}, retries=0)
+    try:
+        yield
+    finally:
+        task.pop_request()
 
 
 def ids_of(*inspections: Inspection) -> list[str]:
@@ -65,11 +78,8 @@ def test_a_group_that_comes_back_is_split_into_one_message_per_image_without_run
     assert queued_groups(redis_client, QUEUE) == [[inspection_id] for inspection_id in ids_of(*group)]
     redis_client.delete(QUEUE)
     # ... or redelivered after its worker died, maybe killed by one of its images.
-    inspect_images.push_request(delivery_info={"redelivered": True, "routing_key": QUEUE}, retries=0)
-    try:
+    with redelivered(inspect_images):
         assert inspect_images.run(ids_of(*group)) == {"split": 3}
-    finally:
-        inspect_images.pop_request()
     assert queued_groups(redis_client, QUEUE) == [[inspection_id] for inspection_id in ids_of(*group)]
     assert set(Inspection.objects.filter(line=line).values_list("status", "attempts")) == {(Status.QUEUED, 0)}
 
@@ -77,11 +87,8 @@ def test_a_group_that_comes_back_is_split_into_one_message_per_image_without_run
 def test_a_lone_image_redelivered_runs_and_the_earlier_single_image_message_is_still_read():
     line = make_line(model=make_model(always="good"))
     alone, legacy = accept(line), accept(line)
-    inspect_images.push_request(delivery_info={"redelivered": True, "routing_key": QUEUE}, retries=0)
-    try:
+    with redelivered(inspect_images):
         assert inspect_images.run([str(alone.id)]) == {"done": 1, "retried": 0}
-    finally:
-        inspect_images.pop_request()
     assert inspect_image.apply(args=(str(legacy.id),), routing_key=QUEUE).get() == {"done": 1, "retried": 0}
     assert set(Inspection.objects.filter(line=line).values_list("status", flat=True)) == {Status.DONE}
 
