@@ -223,31 +223,42 @@ class Combiner:
 
 class Allowance:
     """At most `total` units in use at once, handed out in the order they were asked for: a
-    large request waits its turn instead of being overtaken for ever by small ones."""
+    large request waits its turn instead of being overtaken for ever by small ones.
+
+    Each waiter sleeps on an event of its own, set when its turn comes: the threads of a busy
+    worker that wait here must not all wake, and take the GIL, at every release."""
 
     def __init__(self, total: int):
         if total < 1:
             raise ValueError("total must be at least 1")
         self.total = total
         self._free = total
-        self._queue: deque[object] = deque()
-        self._changed = threading.Condition()
+        self._waiting: deque[tuple[int, threading.Event]] = deque()
+        self._lock = threading.Lock()
 
     @contextmanager
     def taken(self, units: int) -> Iterator[None]:
         """Hold `units` (at most `total`) for the block, waiting until they are free."""
         units = min(units, self.total)
-        ticket = object()
-        with self._changed:
-            self._queue.append(ticket)
-            while self._queue[0] is not ticket or self._free < units:
-                self._changed.wait()
-            self._queue.popleft()
-            self._free -= units
-            self._changed.notify_all()  # the next in line may fit as well
+        with self._lock:
+            turn = None
+            if not self._waiting and self._free >= units:
+                self._free -= units
+            else:
+                turn = threading.Event()
+                self._waiting.append((units, turn))
+        if turn is not None:
+            turn.wait()  # the units are ours once it is set (see _hand_out)
         try:
             yield
         finally:
-            with self._changed:
+            with self._lock:
                 self._free += units
-                self._changed.notify_all()
+                self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Give freed units to the waiters at the head of the line, while they fit."""
+        while self._waiting and self._waiting[0][0] <= self._free:
+            units, turn = self._waiting.popleft()
+            self._free -= units
+            turn.set()
