@@ -158,7 +158,7 @@ def _run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
         # Not an error of one image (a shutdown, or the database gone mid-round): give back
         # every claim still open, so a retry can take them at once instead of after the lease.
         for claim in claimed:
-            if claim.inspection.id not in report.outcomes:
+            if claim.inspection.id not in report.outcomes and claim.inspection.id not in report.errors:
                 inspection_release(inspection_id=claim.inspection.id, attempt=claim.attempt)
         raise
     return report

@@ -271,16 +271,18 @@ def test_an_allowance_bounds_the_units_in_use_and_serves_requests_in_order():
     first = threading.Thread(target=take, args=("first", 3, release_first))
     first.start()
     assert first_holds.wait(5)
-    # While 3 of 4 are held: a group of 2 asks first, then a group of 1 that would fit now.
+    # While 3 of 4 are held: a request for all 4 asks first, then one for 1 that would fit now.
     later = []
-    for name, units in [("two", 2), ("one", 1), ("huge", 10)]:
+    for name, units in [("all", 4), ("one", 1), ("huge", 10)]:
         thread = threading.Thread(target=take, args=(name, units))
         thread.start()
         later.append(thread)
         time.sleep(0.1)
-    assert order == ["first"]  # "one" fits beside "first" but waits its turn behind "two"
+    assert order == ["first"]  # "one" fits beside "first" but waits its turn behind "all"
     release_first.set()
     for thread in [first, *later]:
         thread.join(10)
-    assert order == ["first", "two", "one", "huge"]  # a request past the total takes all of it, alone
+    # Each of these needs what the one before holds, so the order they ran in is the order
+    # they were served in; a request past the total takes all of it.
+    assert order == ["first", "all", "one", "huge"]
     assert peak[0] <= 4
