@@ -13,7 +13,8 @@ message (kombu's reserve and ack, Celery's bookkeeping) was a third of its Pytho
 
 Only the envelope is ours. tests/inspection/test_dispatch.py holds it against the one kombu
 writes for the same task, and the integration tests run what this sends through real workers.
-Everything else that queues work (retries, the sweeper, beat) keeps `apply_async`.
+The sweeper and QA's re-queue send through here too, one inspection per message; retries,
+the split of a group that came back (inspection/tasks.py) and beat keep `apply_async`.
 """
 
 import base64
