@@ -127,14 +127,6 @@ class _InFlight:
     answer: "Future[BatchResult] | None" = None
 
 
-def run_inspection(inspection_id: uuid.UUID) -> Outcome:
-    """One inspection, as its own message; raises what made it give its claim back."""
-    report = run_inspections([inspection_id])
-    if report.errors:
-        raise report.errors[inspection_id]
-    return report.outcomes[inspection_id]
-
-
 def run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
     """A message's inspections: claimed in one round, their images decoded here and handed to
     the batcher together, their results written in one round. One member's error does not

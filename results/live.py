@@ -14,7 +14,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from config.per_process import PerProcess
-from results.api.serializers import inspection_json
+from results.api.serializers import inspections_json
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def publish_inspections(*, inspection_ids: Sequence[uuid.UUID]) -> None:
     if not inspection_ids or get_channel_layer() is None:
         return
     inspections = inspections_with_results().filter(id__in=list(inspection_ids))
-    publish_json([inspection_json(inspection) for inspection in inspections])
+    publish_json(inspections_json(list(inspections)))
 
 
 def publish_json(inspections: Sequence[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 import io
 import random
+import uuid
 from functools import cache
 
 import torch
@@ -11,6 +12,7 @@ from PIL import Image
 from inspection.models import InspectionModel
 from inspection.registry import check_artifact, inspection_model_register
 from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
+from inspection.worker import Outcome, run_inspections
 from lines.constants import Priority
 from lines.models import ProductionLine, Station
 from lines.services import station_create
@@ -76,3 +78,12 @@ def image_bytes(fmt: str, *, mode: str = "RGB", size: tuple[int, int] = (64, 48)
     buffer = io.BytesIO()
     Image.new(mode, size, 128).save(buffer, fmt)
     return buffer.getvalue()
+
+
+def run_inspection(inspection_id: uuid.UUID) -> Outcome:
+    """Run one inspection through the worker as a message of its own would; raise what made
+    it give its claim back."""
+    report = run_inspections([inspection_id])
+    if report.errors:
+        raise report.errors[inspection_id]
+    return report.outcomes[inspection_id]

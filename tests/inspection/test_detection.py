@@ -15,8 +15,8 @@ from inspection.constants import TaskType, Verdict
 from inspection.models import InspectionModel
 from inspection.registry import check_artifact, inspection_model_register, model_promote
 from inspection.verdicts import Detections, judge_detection
-from inspection.worker import Outcome, run_inspection
-from tests.factories import make_line
+from inspection.worker import Outcome
+from tests.factories import make_line, run_inspection
 from tests.inspection.test_worker import accept
 
 LABELS = ["background", "scratch", "spot"]

@@ -14,8 +14,7 @@ from inspection.constants import ModelAction, ModelStage, Verdict
 from inspection.models import InspectionModel, ModelEvent
 from inspection.registry import check_artifact_isolated, model_promote, model_rollback
 from inspection.synthetic import DEMO_LABELS
-from inspection.worker import run_inspection
-from tests.factories import _artifact_always, make_line, make_model
+from tests.factories import _artifact_always, make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db

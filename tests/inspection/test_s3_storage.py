@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from inspection import engine
 from inspection.constants import Status, Verdict
 from inspection.models import Inspection
-from inspection.worker import Outcome, run_inspection
-from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from inspection.worker import Outcome
+from tests.factories import jpeg_bytes, make_line, make_model, make_station, run_inspection
 from tests.processes import free_port
 
 BUCKET = "kensa-images"

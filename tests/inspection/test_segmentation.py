@@ -13,8 +13,8 @@ from inspection import engine
 from inspection.constants import Verdict
 from inspection.models import InspectionModel
 from inspection.verdicts import judge_segmentation
-from inspection.worker import Outcome, run_inspection
-from tests.factories import make_line
+from inspection.worker import Outcome
+from tests.factories import make_line, run_inspection
 from tests.inspection.test_worker import accept
 
 LABELS = ["background", "scratch", "spot"]

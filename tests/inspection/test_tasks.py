@@ -10,12 +10,12 @@ import pytest
 from celery import Task
 from django.core.files.storage import default_storage
 
-from inspection import engine, worker
+from inspection import engine
 from inspection.constants import Status
 from inspection.models import Inspection
 from inspection.tasks import inspect_image, inspect_images
 from tests.factories import make_line, make_model
-from tests.inspection.test_worker import accept
+from tests.inspection.test_worker import accept, storage_fails_for
 from tests.messages import queued_groups
 
 # Committed for real: a task's start closes a connection that is inside a transaction, as the
@@ -52,14 +52,7 @@ def test_a_group_member_that_fails_transiently_is_sent_again_alone_to_its_queue(
     line = make_line(model=make_model(always="good"))
     first, flaky, last = (accept(line) for _ in range(3))
     redis_client.delete(QUEUE)  # their upload's messages: this test runs the task itself
-    read_image = worker.read_image
-
-    def storage_hiccup(key: str) -> bytes:
-        if key == flaky.image_key:
-            raise OSError("storage timed out")
-        return read_image(key)
-
-    monkeypatch.setattr(worker, "read_image", storage_hiccup)
+    storage_fails_for(monkeypatch, flaky)
     summary = inspect_images.apply(args=(ids_of(first, flaky, last),), routing_key=QUEUE).get()
 
     assert summary == {"done": 2, "retried": 1}

@@ -13,8 +13,8 @@ from inspection import engine
 from inspection.constants import ErrorCode, Status, Verdict
 from inspection.models import Inspection
 from inspection.services import Upload, inspection_create
-from inspection.worker import Outcome, run_inspection
-from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from inspection.worker import Outcome
+from tests.factories import jpeg_bytes, make_line, make_model, make_station, run_inspection
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,21 @@ def accept(line, data: bytes | None = None) -> Inspection:
     station, _ = make_station(line, code=f"cam-{uuid.uuid4().hex[:6]}")
     data = data if data is not None else jpeg_bytes()
     return inspection_create(station=station, upload=Upload(io.BytesIO(data), len(data), "SN-9", None)).inspection
+
+
+def storage_fails_for(monkeypatch, inspection: Inspection) -> None:
+    """Make the worker's storage read of this inspection's image fail, as a timed-out bucket
+    does; other images read normally."""
+    from inspection import worker
+
+    read_image = worker.read_image
+
+    def storage_hiccup(key: str) -> bytes:
+        if key == inspection.image_key:
+            raise OSError("storage timed out")
+        return read_image(key)
+
+    monkeypatch.setattr(worker, "read_image", storage_hiccup)
 
 
 @pytest.fixture(autouse=True)
@@ -270,14 +285,7 @@ def test_a_group_is_claimed_in_one_round_and_a_member_that_fails_transiently_is_
         return claim(inspection_ids=inspection_ids)
 
     monkeypatch.setattr(worker, "inspections_claim", counted_claim)
-    read_image = worker.read_image
-
-    def storage_hiccup(key: str) -> bytes:
-        if key == flaky.image_key:
-            raise OSError("storage timed out")
-        return read_image(key)
-
-    monkeypatch.setattr(worker, "read_image", storage_hiccup)
+    storage_fails_for(monkeypatch, flaky)
     group = [good.id, undecodable.id, flaky.id, finished.id, also_good.id, good.id]
 
     with django_capture_on_commit_callbacks(execute=True):

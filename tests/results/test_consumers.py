@@ -9,9 +9,8 @@ from django.db import connection
 from django.test import Client
 
 from config.asgi import application
-from inspection.worker import run_inspection
 from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
-from tests.factories import make_line, make_model
+from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db(transaction=True)
