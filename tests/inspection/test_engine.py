@@ -3,6 +3,7 @@ answers of the eager model, and keeps a model eager when its trace would answer 
 
 import io
 import logging
+import os
 import random
 
 import pytest
@@ -16,8 +17,8 @@ from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
 from tests.factories import jpeg_bytes
 
 
-def _random_weights() -> bytes:
-    torch.manual_seed(3)
+def _random_weights(seed: int = 3) -> bytes:
+    torch.manual_seed(seed)
     module = torchvision.models.get_model("mobilenet_v3_small", weights=None, num_classes=len(DEMO_LABELS))
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
@@ -55,9 +56,40 @@ def test_a_torchvision_model_is_served_as_a_graph_with_the_eager_models_answers(
     assert (served - expected).abs().max() < engine.TRACE_TOLERANCE
 
 
+def test_torch_threads_default_to_half_the_cpus_the_worker_may_use(settings):
+    settings.KENSA_TORCH_THREADS = 0
+    assert engine.torch_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+    settings.KENSA_TORCH_THREADS = 3
+    assert engine.torch_threads() == 3
+
+
+@pytest.mark.django_db
+def test_loading_a_model_gives_the_forward_pass_its_threads(settings):
+    settings.KENSA_TORCH_THREADS = 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        spec = inspection_model_register(
+            name="threads",
+            version=f"1-{random.randrange(10**9)}",
+            architecture="mobilenet_v3_small",
+            artifact=_random_weights(seed=random.randrange(10**9)),  # not in the cache yet
+            labels=DEMO_LABELS,
+            good_labels=DEMO_GOOD_LABELS,
+            input_size=32,
+            mean=[0.5] * 3,
+            std=[0.25] * 3,
+            checker=check_artifact,
+        )
+        engine.load_model(spec)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def _served(module: torch.nn.Module) -> engine.Served:
     """As the engine serves a classifier: uint8 pixels in, probabilities out, eval mode."""
-    return engine.Served(module, [0.5] * 3, [0.25] * 3, half=False, task="classification").eval()
+    return engine.Served(module, [0.5] * 3, [0.25] * 3, half=False, channels_last=False, task="classification").eval()
 
 
 class DoublesLoneImages(torch.nn.Module):
