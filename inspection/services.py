@@ -63,6 +63,7 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     check_line_accepts(line, backlog_full=backlog_is_full(line))
     inspection = inspection_stored(station, upload, digest)
     try:
+        storage.images_durable([inspection.image_key])
         # One INSERT, committed by itself: BEGIN and COMMIT round trips cost as much CPU as
         # the INSERT. Inside a caller's transaction, a savepoint keeps an IntegrityError
         # (a racing retry) from breaking that transaction.
@@ -130,6 +131,7 @@ def inspections_record_group(inspections: list[Inspection]) -> list[BaseExceptio
     the door's group commit (inspection/api/door.py). One outcome per row: None, or the error
     that row's upload gets. A row that clashes (a retry racing its original) does not refuse
     the rest of its group: then each row is inserted again, committed alone."""
+    storage.images_durable([inspection.image_key for inspection in inspections])
     close_old_connections()  # as at a request's start: past CONN_MAX_AGE or broken, reconnect
     try:
         try:
