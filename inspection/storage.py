@@ -2,6 +2,7 @@
 
 import ctypes
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -12,6 +13,11 @@ from typing import IO
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage, storages
+from rest_framework import status
+
+from config.errors import ApiError
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 
@@ -78,15 +84,29 @@ def images_durable(keys: Sequence[str]) -> None:
     backend = storages["default"]
     if not keys or not isinstance(backend, FileSystemStorage):
         return
-    if _syncfs is None:  # not Linux: each file, then each directory that names one
-        for path in {backend.path(key) for key in keys} | {os.path.dirname(backend.path(key)) for key in keys}:
-            _fsync_path(path)
-        return
-    descriptor = os.open(backend.location, os.O_RDONLY)
+    try:
+        if _syncfs is None:  # not Linux: each file, then each directory that names one
+            paths = {backend.path(key) for key in keys}
+            for path in sorted(paths | {os.path.dirname(path) for path in paths}):
+                _fsync_path(path)
+        else:
+            _sync_filesystem(os.fspath(backend.location))
+    except OSError as exc:
+        logger.error("Images could not be made durable: %s", exc)
+        raise ApiError(
+            "storage_unavailable",
+            "The image store could not write the image to disk; nothing was accepted. Retry shortly.",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+        ) from exc
+
+
+def _sync_filesystem(path: str) -> None:
+    assert _syncfs is not None
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         if _syncfs(descriptor) != 0:
             error = ctypes.get_errno()
-            raise OSError(error, f"syncfs of {backend.location}: {os.strerror(error)}")
+            raise OSError(error, f"syncfs of {path}: {os.strerror(error)}")
     finally:
         os.close(descriptor)
 
