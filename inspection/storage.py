@@ -80,14 +80,14 @@ def images_durable(keys: Sequence[str]) -> None:
     durable; the image must be too, or a power cut leaves a row whose image is empty or gone.
     On a local filesystem one `syncfs` writes out a whole group of images (and the directories
     that name them) at once: 2.4 ms for 32 camera JPEGs on this machine's disk, where one
-    `fsync` each took 2.8 ms for 8. Written as they come, they also never pile up as dirty pages that the
-    kernel then writes in bursts, which had stalled the database's commits (README, "Serving
-    uploads"). Object storage has stored an image durably once its PUT is answered."""
+    `fsync` each took 2.8 ms for 8. Written as they come, images also never pile up as dirty
+    pages that the kernel then writes in bursts, which had stalled the database's commits
+    (README, "Serving uploads"). Object storage holds an image durably once its PUT is answered."""
     backend = storages["default"]
     if not keys or not isinstance(backend, FileSystemStorage):
         return
     try:
-        if _syncfs is None:  # not Linux: each file, then each directory that names one
+        if _syncfs is None:  # not Linux: each file and each directory that names one
             paths = {backend.path(key) for key in keys}
             for path in sorted(paths | {os.path.dirname(path) for path in paths}):
                 _fsync_path(path)

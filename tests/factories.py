@@ -9,8 +9,10 @@ import torch
 import torchvision
 from PIL import Image
 
-from inspection.models import InspectionModel
+from inspection import storage
+from inspection.models import Inspection, InspectionModel
 from inspection.registry import check_artifact, inspection_model_register
+from inspection.services import Upload, inspection_stored
 from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
 from inspection.worker import Outcome, run_inspections
 from lines.constants import Priority
@@ -87,3 +89,11 @@ def run_inspection(inspection_id: uuid.UUID) -> Outcome:
     if report.errors:
         raise report.errors[inspection_id]
     return report.outcomes[inspection_id]
+
+
+def stored_inspection(station: Station, serial: str, *, idempotency_key: str = "", seed: int = 1) -> Inspection:
+    """An upload validated and its image stored, as the door does before its group write:
+    the row is built, not yet inserted."""
+    image = jpeg_bytes(seed=seed)
+    upload = Upload(io.BytesIO(image), len(image), serial, None, idempotency_key=idempotency_key)
+    return inspection_stored(station, upload, storage.sha256_of(upload.stream))

@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 
 from inspection import storage
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create, inspection_stored, inspections_record_group
+from inspection.services import Upload, inspection_create, inspections_record_group
 from tests.conftest import stored_files
-from tests.factories import jpeg_bytes, make_line, make_station
+from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,9 +24,15 @@ def image_store() -> str:
     return os.fspath(backend.location)
 
 
-def upload(serial: str, seed: int = 1) -> Upload:
-    image = jpeg_bytes(seed=seed)
-    return Upload(io.BytesIO(image), len(image), serial, None)
+@pytest.fixture
+def sync_fails(monkeypatch):
+    """The disk refuses to sync, on Linux or elsewhere."""
+
+    def failing(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(storage, "_sync_filesystem", failing)
+    monkeypatch.setattr(storage, "_fsync_path", failing)
 
 
 @pytest.fixture
@@ -47,10 +53,7 @@ def syncs(monkeypatch):
 @pytest.mark.skipif(storage._syncfs is None, reason="syncfs(2) is Linux's")
 def test_a_groups_images_are_synced_once_before_its_rows_commit(syncs):
     station, _ = make_station(make_line(code="durable-group"))
-    group = []
-    for n in range(3):
-        item = upload(f"D-{n}", seed=n)
-        group.append(inspection_stored(station, item, storage.sha256_of(item.stream)))
+    group = [stored_inspection(station, f"D-{n}", seed=n) for n in range(3)]
 
     assert inspections_record_group(group) == [None] * 3
 
@@ -61,15 +64,15 @@ def test_a_groups_images_are_synced_once_before_its_rows_commit(syncs):
 @pytest.mark.skipif(storage._syncfs is None, reason="syncfs(2) is Linux's")
 def test_a_direct_upload_is_synced_before_its_row_commits(syncs):
     station, _ = make_station(make_line(code="durable-one"))
-    inspection_create(station=station, upload=upload("ONE"))
+    image = jpeg_bytes()
+    inspection_create(station=station, upload=Upload(io.BytesIO(image), len(image), "ONE", None))
     assert syncs == [(image_store(), 0)]
     assert Inspection.objects.count() == 1
 
 
 def test_without_syncfs_each_file_and_its_directory_is_synced(monkeypatch):
     station, _ = make_station(make_line(code="durable-fsync"))
-    item = upload("F")
-    inspection = inspection_stored(station, item, storage.sha256_of(item.stream))
+    inspection = stored_inspection(station, "F")
     synced: list[str] = []
     real = storage._fsync_path
     monkeypatch.setattr(storage, "_syncfs", None)
@@ -86,16 +89,10 @@ def test_without_syncfs_each_file_and_its_directory_is_synced(monkeypatch):
     assert sorted(synced) == sorted([path, path.rsplit("/", 1)[0]])
 
 
-def test_an_image_that_cannot_be_made_durable_is_refused_and_nothing_is_kept(monkeypatch):
+def test_an_image_that_cannot_be_made_durable_is_refused_and_nothing_is_kept(sync_fails):
     line = make_line(code="durable-eio")
     _, key = make_station(line)
     files_before = stored_files()
-
-    def failing(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(storage, "_sync_filesystem", failing)
-    monkeypatch.setattr(storage, "_fsync_path", failing)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     response = client.post(
@@ -109,16 +106,9 @@ def test_an_image_that_cannot_be_made_durable_is_refused_and_nothing_is_kept(mon
     assert stored_files() == files_before
 
 
-def test_a_group_that_cannot_be_made_durable_commits_no_row(monkeypatch):
+def test_a_group_that_cannot_be_made_durable_commits_no_row(sync_fails):
     station, _ = make_station(make_line(code="durable-group-eio"))
-    item = upload("G")
-    group = [inspection_stored(station, item, storage.sha256_of(item.stream))]
-
-    def failing(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(storage, "_sync_filesystem", failing)
-    monkeypatch.setattr(storage, "_fsync_path", failing)
+    group = [stored_inspection(station, "G")]
     with pytest.raises(Exception) as raised:
         inspections_record_group(group)
     assert getattr(raised.value, "status_code", None) == 503

@@ -10,18 +10,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 
 from config.queues import inspection_queue
-from inspection import storage
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create, inspection_stored, inspections_record_group
-from tests.factories import jpeg_bytes, make_line, make_station
+from inspection.services import Upload, inspection_create, inspections_record_group
+from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def stored(station, serial: str, idempotency_key: str = "", seed: int = 1) -> Inspection:
-    image = jpeg_bytes(seed=seed)
-    upload = Upload(io.BytesIO(image), len(image), serial, None, idempotency_key=idempotency_key)
-    return inspection_stored(station, upload, storage.sha256_of(upload.stream))
 
 
 def test_a_group_commits_its_rows_and_queues_their_tasks_and_a_clash_refuses_only_itself():
@@ -34,7 +27,11 @@ def test_a_group_commits_its_rows_and_queues_their_tasks_and_a_clash_refuses_onl
         station=station, upload=Upload(io.BytesIO(image), len(image), "FIRST", None, idempotency_key="shot-1")
     ).inspection
     broker.delete(queue)
-    group = [stored(station, "A"), stored(station, "RETRY", idempotency_key="shot-1"), stored(station, "B", seed=2)]
+    group = [
+        stored_inspection(station, "A"),
+        stored_inspection(station, "RETRY", idempotency_key="shot-1"),
+        stored_inspection(station, "B", seed=2),
+    ]
 
     outcomes = inspections_record_group(group)
 
@@ -52,7 +49,7 @@ def test_a_group_commits_its_rows_and_queues_their_tasks_and_a_clash_refuses_onl
 def test_a_group_without_clashes_is_one_transaction():
     line = make_line(code="group-tx")
     station, _ = make_station(line)
-    group = [stored(station, f"S-{n}", seed=n) for n in range(5)]
+    group = [stored_inspection(station, f"S-{n}", seed=n) for n in range(5)]
     assert inspections_record_group(group) == [None] * 5
     rows = Inspection.objects.filter(line=line)
     assert rows.count() == 5
