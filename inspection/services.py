@@ -1,7 +1,6 @@
 """Writes on inspections at the door: accept an upload and send its task."""
 
 import logging
-import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,8 +15,7 @@ from rest_framework import status
 from config import rows
 from config.errors import ApiError
 from config.queues import inspection_queue
-from inspection import storage
-from inspection.constants import Status
+from inspection import backlog, storage
 from inspection.dispatch import send_inspections
 from inspection.imaging import check_image_size, validate_image
 from inspection.metrics import UPLOADS_SHED
@@ -60,7 +58,7 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
     digest = storage.sha256_of(upload.stream)
     if upload.idempotency_key and (previous := previous_upload(station, upload, digest)):
         return Accepted(previous, replayed=True)
-    check_line_accepts(line, backlog_full=backlog_is_full(line))
+    check_line_accepts(line, backlog_full=backlog.gauge.get().full(line))
     inspection = inspection_stored(station, upload, digest)
     try:
         storage.images_durable([inspection.image_key])
@@ -189,33 +187,6 @@ def check_line_accepts(line: ProductionLine, *, backlog_full: bool) -> None:
             f"Line {line.code} has {line.queue_limit} or more images waiting; retry shortly.",
             status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-
-
-# Per process: line id -> (checked at, full?). Backpressure needs no exact count at every
-# upload; a second-old answer keeps the check off the hot path.
-_backlog_checks: dict[int, tuple[float, bool]] = {}
-BACKLOG_CHECK_SECONDS = 1.0
-
-
-def backlog_is_full(line: ProductionLine) -> bool:
-    """Whether the line has `queue_limit` images waiting. Reads at most that many index
-    entries (is there a limit-th waiting row?), never the whole backlog."""
-    cached = backlog_cached(line)
-    if cached is not None:
-        return cached
-    now = time.monotonic()
-    waiting = Inspection.objects.filter(line=line, status__in=[Status.QUEUED, Status.RUNNING]).order_by()
-    full = waiting[line.queue_limit - 1 : line.queue_limit].exists()
-    _backlog_checks[line.id] = (now, full)
-    return full
-
-
-def backlog_cached(line: ProductionLine) -> bool | None:
-    """backlog_is_full's answer if it is fresh, else None; asks no database."""
-    checked = _backlog_checks.get(line.id)
-    if checked is not None and time.monotonic() - checked[0] < BACKLOG_CHECK_SECONDS:
-        return checked[1]
-    return None
 
 
 def inspection_enqueue(*, inspection_id: uuid.UUID, priority: str) -> bool:

@@ -4,8 +4,9 @@ A direct upload is the request a plant sends at line rate. The ingest server (gu
 uvicorn workers, config/gunicorn.py and config/ingest.py) reads it on an asyncio loop, and
 this door accepts it there: parsing, hashing, validating and writing a 150 KB image take
 well under a millisecond, so they run inline, and nothing that can wait on the database runs
-on the loop. Those steps go to a thread: a station key or a line's backlog that this process
-has not checked within the last seconds, and an Idempotency-Key lookup. The row and its task
+on the loop. Those steps go to a thread: a station key that this process has not looked up
+within the last seconds, a line's first backlog check (later ones run in
+the background, inspection/backlog.py), and an Idempotency-Key lookup. The row and its task
 go to the process's group commit (config/group_commit.py): one transaction and one Redis
 round trip for the uploads that arrive while the previous group commits.
 
@@ -31,7 +32,7 @@ from rest_framework import exceptions, status
 from config.errors import RETRY_AFTER_SECONDS, ApiError, database_unavailable, error_body, error_code
 from config.group_commit import GroupCommit
 from config.per_process import PerProcess
-from inspection import services, storage
+from inspection import backlog, services, storage
 from inspection.api.authentication import AUTHENTICATE_HEADER, MissingStationKey, bearer_key, checked_station
 from inspection.api.upload import (
     MULTIPART_OVERHEAD_BYTES,
@@ -43,7 +44,7 @@ from inspection.imaging import check_image_size
 from inspection.metrics import UPLOADS
 from inspection.models import Inspection
 from inspection.services import Accepted, Upload
-from lines.models import Station
+from lines.models import ProductionLine, Station
 from lines.selectors import NOT_CACHED, station_by_key, station_cached
 
 logger = logging.getLogger(__name__)
@@ -169,10 +170,7 @@ async def _create(station: Station, upload: Upload) -> Accepted:
         previous = await _in_thread(services.previous_upload, station, upload, digest)
         if previous is not None:
             return Accepted(previous, replayed=True)
-    backlog_full = services.backlog_cached(line)
-    if backlog_full is None:
-        backlog_full = await _in_thread(services.backlog_is_full, line)
-    services.check_line_accepts(line, backlog_full=backlog_full)
+    services.check_line_accepts(line, backlog_full=await _backlog_full(line))
     if storage.writes_locally() and upload.size <= INLINE_MAX_BYTES:
         inspection = services.inspection_stored(station, upload, digest)
     else:  # object storage (a network round trip), or a big image that takes long to check
@@ -186,6 +184,31 @@ async def _create(station: Station, upload: Upload) -> Accepted:
         await _in_thread(storage.delete_image, inspection.image_key)
         raise
     return Accepted(inspection, replayed=False)
+
+
+# Per process (one event loop each): the background refresh of each line's backlog answer.
+_backlog_refreshes: dict[int, asyncio.Task[None]] = {}
+
+
+async def _backlog_full(line: ProductionLine) -> bool:
+    """The line's last backlog answer; a stale one still serves while a thread refreshes it
+    (inspection/backlog.py). Only a line's first upload in this process waits for a check."""
+    gauge = backlog.gauge.get()
+    answer = gauge.last(line)
+    if answer is None:
+        return await _in_thread(gauge.full, line)
+    if answer.stale() and line.id not in _backlog_refreshes:
+        _backlog_refreshes[line.id] = asyncio.create_task(_refresh_backlog(gauge, line))
+    return answer.full
+
+
+async def _refresh_backlog(gauge: backlog.BacklogGauge, line: ProductionLine) -> None:
+    try:
+        await _in_thread(gauge.full, line)
+    except Exception:  # the last answer serves on; the next stale upload tries again
+        logger.warning("Could not check the backlog of line %s", line.code, exc_info=True)
+    finally:
+        del _backlog_refreshes[line.id]
 
 
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:

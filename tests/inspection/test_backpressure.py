@@ -4,7 +4,8 @@ import pytest
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from inspection import services
+from config.per_process import PerProcess
+from inspection import backlog
 from inspection.models import Inspection
 from tests.factories import jpeg_bytes, make_line, make_station
 
@@ -13,8 +14,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_backlog_checks(monkeypatch):
-    # Checks are cached for a second per process; these tests look at every upload.
-    monkeypatch.setattr(services, "BACKLOG_CHECK_SECONDS", 0.0)
+    # Answers serve for a second per process; these tests look at every upload.
+    monkeypatch.setattr(backlog, "gauge", PerProcess(lambda: backlog.BacklogGauge(interval=0, max_share=1)))
 
 
 def test_uploads_over_the_queue_limit_get_503():
