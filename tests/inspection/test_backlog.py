@@ -85,10 +85,10 @@ def test_a_stale_answer_serves_other_callers_while_one_refreshes_it():
 
 
 def test_a_failed_check_keeps_the_last_answer_and_the_next_caller_asks_again():
-    answers = iter([True, RuntimeError("database gone"), False])
+    answers: list[bool | Exception] = [True, RuntimeError("database gone"), False]
 
     def check(line: ProductionLine) -> bool:
-        answer = next(answers)
+        answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
