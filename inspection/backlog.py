@@ -10,7 +10,6 @@ process; a blocking caller that finds the answer stale asks itself. Checks are s
 that they take at most `max_share` of the time, however deep the backlog.
 """
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +19,6 @@ from config.per_process import PerProcess
 from inspection.constants import Status
 from inspection.models import Inspection
 from lines.models import ProductionLine
-
-logger = logging.getLogger(__name__)
 
 
 def backlog_reaches_limit(line: ProductionLine) -> bool:
@@ -89,8 +86,8 @@ class BacklogGauge:
             return self._asking.setdefault(line_id, threading.Lock())
 
 
-# Checks at least a second apart, and at most a twentieth of the time: a check that reads a
-# backlog of 100,000 rows (about 50 ms) runs once a second, a slower one less often.
+# Checks at least a second apart, and at most a twentieth of the time: a check that takes
+# 100 ms (a deep backlog on a line with a large limit) runs every 2 s.
 CHECK_INTERVAL_SECONDS = 1.0
 CHECK_MAX_SHARE = 0.05
 

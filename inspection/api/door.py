@@ -5,8 +5,8 @@ uvicorn workers, config/gunicorn.py and config/ingest.py) reads it on an asyncio
 this door accepts it there: parsing, hashing, validating and writing a 150 KB image take
 well under a millisecond, so they run inline, and nothing that can wait on the database runs
 on the loop. Those steps go to a thread: a station key that this process has not looked up
-within the last seconds, a line's first backlog check (later ones run in
-the background, inspection/backlog.py), and an Idempotency-Key lookup. The row and its task
+within the last seconds, a line's first backlog check in this process (later ones run in the
+background, inspection/backlog.py), and an Idempotency-Key lookup. The row and its task
 go to the process's group commit (config/group_commit.py): one transaction and one Redis
 round trip for the uploads that arrive while the previous group commits.
 
