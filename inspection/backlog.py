@@ -59,12 +59,14 @@ class BacklogGauge:
         """The answer, asking the database only when the last one is stale and no other
         thread is asking. Before the first answer, callers wait for one check."""
         answer = self._answers.get(line.id)
+        if answer is not None and not answer.stale():
+            return answer.full  # the common case: no lock taken
         asking = self._lock_for(line.id)
         if answer is None:
             with asking:
                 answer = self._answers.get(line.id)  # asked by another caller meanwhile?
                 return answer.full if answer is not None else self._ask(line)
-        if not answer.stale() or not asking.acquire(blocking=False):
+        if not asking.acquire(blocking=False):
             return answer.full
         try:
             return self._ask(line)

@@ -11,6 +11,7 @@ from typing import cast
 
 import pytest
 
+from config.per_process import PerProcess
 from inspection import backlog
 from inspection.api import door
 from inspection.backlog import BacklogGauge, backlog_reaches_limit
@@ -117,7 +118,7 @@ def test_the_door_answers_from_a_stale_answer_while_it_refreshes_in_the_backgrou
     check = SlowCheck(full=False)
     check.release.set()
     gauge = BacklogGauge(interval=0, max_share=1, check=check)
-    monkeypatch.setattr(backlog, "gauge", SimpleNamespace(get=lambda: gauge))
+    monkeypatch.setattr(backlog, "gauge", PerProcess(lambda: gauge))
 
     async def scenario() -> list[bool]:
         first = await door._backlog_full(LINE)  # no answer yet: this upload waits for the check
