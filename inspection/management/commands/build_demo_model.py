@@ -4,6 +4,7 @@ model, each with its held-out scores printed, each promoted on a line when one i
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -33,12 +34,19 @@ class Command(BaseCommand):
         parser.add_argument("--task", choices=["classification", "segmentation", "all"], default="all")
         parser.add_argument("--line", help="make the classifier the model of this line")
         parser.add_argument("--segmentation-line", help="make the segmentation model the model of this line")
+        parser.add_argument(
+            "--artifacts",
+            type=Path,
+            help="keep trained weights in this folder and reuse them: training is seeded, so a version's "
+            "weights are the same every time (benchmarks and fresh databases skip minutes of training)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # torch only now: the demo's other steps and `manage.py help` should not wait for it.
         from inspection import demo_model, demo_segmentation
 
         seed = options["seed"]
+        self.artifacts: Path | None = options["artifacts"]
         if options["task"] in ("classification", "all"):
             self._provide(
                 name=CLASSIFIER_NAME,
@@ -81,15 +89,10 @@ class Command(BaseCommand):
         spec = InspectionModel.objects.filter(name=name, version=version).first()
         is_new = spec is None
         if spec is None:
-            self.stdout.write(f"Training {name}@{version} ({registration['architecture']}) on synthetic parts…")
-            start = time.monotonic()
-            trained = train()
-            self.stdout.write(f"Trained in {time.monotonic() - start:.0f} s. Scores on the held-out split:")
-            self.stdout.write(format_scores(trained.scores))
             spec = inspection_model_register(
                 name=name,
                 version=version,
-                artifact=trained.artifact,
+                artifact=self._trained(name, version, registration["architecture"], train),
                 labels=DEMO_LABELS,
                 good_labels=DEMO_GOOD_LABELS,
                 mean=MEAN,
@@ -105,6 +108,24 @@ class Command(BaseCommand):
             model_promote(model=spec, by="manage.py build_demo_model")
             self.stdout.write(f"{spec} now serves line {line.code}.")
         self.stdout.write(f"Model {spec} ({spec.task}) sha256 {spec.sha256}")
+
+    def _trained(self, name: str, version: str, architecture: str, train: Callable[[], "TrainedModel"]) -> bytes:
+        """The version's weights: kept from an earlier run in --artifacts, or trained now."""
+        kept = self.artifacts / f"{name}-{version}.pt" if self.artifacts else None
+        if kept is not None and kept.is_file():
+            self.stdout.write(f"Reusing {name}@{version} trained earlier ({kept}); registration checks it again.")
+            return kept.read_bytes()
+        self.stdout.write(f"Training {name}@{version} ({architecture}) on synthetic parts…")
+        start = time.monotonic()
+        trained = train()
+        self.stdout.write(f"Trained in {time.monotonic() - start:.0f} s. Scores on the held-out split:")
+        self.stdout.write(format_scores(trained.scores))
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(".partial")
+            partial.write_bytes(trained.artifact)
+            partial.replace(kept)  # whole or absent: a run stopped mid-write leaves no half file
+        return trained.artifact
 
 
 def _line(code: str | None) -> ProductionLine | None:
