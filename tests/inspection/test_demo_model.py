@@ -2,6 +2,7 @@
 registry accepts and workers serve, reproducibly, and the full classifier tells defects apart."""
 
 import functools
+import hashlib
 import io
 import random
 
@@ -10,6 +11,7 @@ from django.core.management import call_command
 
 from inspection import demo_model, demo_segmentation, engine
 from inspection.constants import ModelFormat, ModelStage, TaskType, Verdict
+from inspection.models import InspectionModel
 from inspection.registry import check_artifact
 from inspection.synthetic import DEMO_LABELS, make_part
 from inspection.verdicts import judge_classification, judge_segmentation
@@ -101,3 +103,25 @@ def test_build_demo_model_trains_a_classifier_that_tells_every_defect_apart():
         expected = Verdict.PASS if part.label == "good" else Verdict.FAIL
         right += verdict == expected
     assert right / len(parts) >= 0.9, f"{right} of {len(parts)} verdicts right"
+
+
+def test_build_demo_model_keeps_trained_weights_and_a_fresh_database_reuses_them(monkeypatch, tmp_path):
+    brief = functools.partial(demo_model.train_demo_classifier, count=30, epochs=1)
+    monkeypatch.setattr(demo_model, "train_demo_classifier", brief)
+    out = io.StringIO()
+    call_command("build_demo_model", task="classification", artifacts=tmp_path, stdout=out)
+    [kept] = tmp_path.iterdir()
+    assert kept.name == f"demo-surface-{demo_model.model_version(7)}.pt"
+    first = InspectionModel.objects.get(name="demo-surface")
+
+    InspectionModel.objects.all().delete()  # as a fresh database: the version must be registered anew
+
+    def not_again(**_: object) -> None:
+        raise AssertionError("trained again although its weights were kept")
+
+    monkeypatch.setattr(demo_model, "train_demo_classifier", not_again)
+    call_command("build_demo_model", task="classification", artifacts=tmp_path, stdout=out)
+    again = InspectionModel.objects.get(name="demo-surface")
+    assert again.sha256 == first.sha256 == hashlib.sha256(kept.read_bytes()).hexdigest()
+    assert "Reusing demo-surface@" in out.getvalue()
+    assert list(tmp_path.iterdir()) == [kept]  # no partial file left beside it

@@ -5,6 +5,7 @@ import io
 import logging
 import os
 import random
+import warnings
 
 import pytest
 import torch
@@ -145,3 +146,26 @@ def test_two_models_loading_at_once_are_both_served_as_graphs(caplog):
         for thread in threads:
             thread.join(120)
     assert all(isinstance(served[n], torch.jit.ScriptModule) for n in range(2)), caplog.text
+
+
+def test_a_served_graph_keeps_running_the_kernels_it_was_checked_with():
+    """On CUDA, a few runs after the check at load, TorchScript's profiling executor would
+    compile fused kernels for the shapes it has seen: they answer a little differently from
+    the checked graph, and each new batch size compiles again. CPU fusion is switched on here
+    to stand in for CUDA's default (this torch has no CPU fuser backend: an attempt to fuse
+    fails outright), and the process starts from torch's default fusion strategy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.14 marks TorchScript's switches deprecated
+        torch.jit.set_fusion_strategy([("STATIC", 2), ("DYNAMIC", 10)])
+    torch._C._jit_override_can_fuse_on_cpu(True)
+    try:
+        module = _served(torchvision.models.get_model("mobilenet_v3_small", weights=None, num_classes=3).eval())
+        served = engine.as_graph(module, "unfused@1", 32, torch.device("cpu"))
+        assert isinstance(served, torch.jit.ScriptModule)
+        with torch.no_grad():
+            for batch_size in (1, 1, 1, 3, 3, 3, 3, 8, 8, 8, 8):
+                pixels = torch.randint(0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8)
+                assert (served(pixels) - module(pixels)).abs().max() < engine.TRACE_TOLERANCE
+        assert "prim::TensorExprGroup" not in str(torch.jit.last_executed_optimized_graph())
+    finally:
+        torch._C._jit_override_can_fuse_on_cpu(False)
