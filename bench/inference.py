@@ -229,6 +229,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
+    from inspection import engine
     from lines.models import ProductionLine
     from lines.services import station_create
 
@@ -248,6 +249,7 @@ def main() -> None:
         print(f"Inference on {device_name()}")
 
         rate_a, best_batch = bare(spec, images, args.images)
+        bare_work = "forward pass alone" if engine.inference_device().type == "cuda" else "preprocess + forward"
         log = workdir / "workers.log"
         rate_b = worker_rate(env, station, images, args.images, batch_size=1, threads=1, group_size=1, log=log)
         print(f"  single worker path: {rate_b:7.1f} img/s")
@@ -270,7 +272,7 @@ def main() -> None:
     print()
     print("| path | images/s |")
     print("| --- | --- |")
-    print(f"| (a) bare: preprocess + forward, batch {best_batch} | {rate_a:.1f} |")
+    print(f"| (a) bare: {bare_work}, batch {best_batch} | {rate_a:.1f} |")
     print(f"| (b) worker, one image per task | {rate_b:.1f} |")
     print(f"| (c) worker, batched, end to end, {args.group_size} images per message | {rate_c:.1f} |")
     print(f"| (c) with one image per message | {rate_c1:.1f} |")
