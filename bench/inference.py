@@ -15,7 +15,10 @@ images (1280 x 1024 camera JPEGs of synthetic parts) and the demo classification
     up to --group-size, as the door sends what one commit accepted (KENSA_TASK_GROUP_SIZE).
     The same worker is also run with one message per image, and printed for comparison.
 (b) and (c) time the drain of --images inspections accepted at once by the door's group
-write, from the commit that queues them to the last result written.
+write, from the commit that queues them to the last result written. (c) drains --rounds
+times. The machines this runs on change speed by a quarter within minutes, so (a) is run again
+at its best batch size right after (b) and after each round of (c), and each ratio is taken
+against the bare rate measured next to it: c/a is the middle of the rounds' ratios.
 
 Needs PostgreSQL and Redis on localhost; creates and drops its own database. The demo
 classifier is trained once and kept in bench/out/ (see build_demo_model --artifacts).
@@ -27,10 +30,12 @@ import io
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +77,22 @@ def bare(spec: "InspectionModel", images: list[bytes], count: int) -> tuple[floa
     other. On a GPU it is the forward pass alone (pixels to the device, the model, answers
     back): there the worker decodes on the CPU cores while the GPU runs the previous batch,
     so the GPU's own rate is the ceiling. The CPU's decoding rate is printed beside it."""
+    from inspection import engine
+
+    on_gpu = engine.load_model(spec).device.type == "cuda"
+    best = (0.0, 0)
+    for batch_size in GPU_BATCH_SIZES if on_gpu else BARE_BATCH_SIZES:
+        rate = bare_rate(spec, images, count, batch_size)
+        print(f"  bare, batch {batch_size:>3}{', forward pass alone' if on_gpu else ''}: {rate:8.1f} img/s")
+        best = max(best, (rate, batch_size))
+    if on_gpu:
+        rate = decode_rate(images, engine.load_model(spec), count)
+        print(f"  decoding alone on the CPU, {DECODE_THREADS} threads: {rate:8.1f} img/s")
+    return best
+
+
+def bare_rate(spec: "InspectionModel", images: list[bytes], count: int, batch_size: int) -> float:
+    """(a) at one batch size: `count` images through the necessary work, images/s."""
     import torch
 
     from inspection import engine
@@ -82,25 +103,17 @@ def bare(spec: "InspectionModel", images: list[bytes], count: int) -> tuple[floa
     # worker's share, KENSA_TORCH_THREADS).
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     decoded = [engine.preprocess(image, loaded) for image in images]
-    engine.infer(loaded, decoded[:1] * 8)  # warm-up
-    best = (0.0, 0)
-    for batch_size in GPU_BATCH_SIZES if on_gpu else BARE_BATCH_SIZES:
-        engine.infer(loaded, decoded[:1] * batch_size)  # each size's first pass picks its kernels
-        done = 0
-        started = time.perf_counter()
-        while done < count:
-            if on_gpu:
-                batch = [decoded[(done + i) % len(decoded)] for i in range(batch_size)]
-            else:
-                batch = [engine.preprocess(images[(done + i) % len(images)], loaded) for i in range(batch_size)]
-            engine.infer(loaded, batch)
-            done += batch_size
-        rate = done / (time.perf_counter() - started)
-        print(f"  bare, batch {batch_size:>3}{', forward pass alone' if on_gpu else ''}: {rate:8.1f} img/s")
-        best = max(best, (rate, batch_size))
-    if on_gpu:
-        print(f"  decoding alone on the CPU, {DECODE_THREADS} threads: {decode_rate(images, loaded, count):8.1f} img/s")
-    return best
+    engine.infer(loaded, decoded[:1] * batch_size)  # each size's first pass picks its kernels
+    done = 0
+    started = time.perf_counter()
+    while done < count:
+        if on_gpu:
+            batch = [decoded[(done + i) % len(decoded)] for i in range(batch_size)]
+        else:
+            batch = [engine.preprocess(images[(done + i) % len(images)], loaded) for i in range(batch_size)]
+        engine.infer(loaded, batch)
+        done += batch_size
+    return done / (time.perf_counter() - started)
 
 
 def device_name() -> str:
@@ -175,7 +188,7 @@ def drain(station: "Station", images: list[bytes], count: int, timeout: float, *
     return last.timestamp() - committed
 
 
-def worker_rate(
+def worker_rates(
     env: dict[str, str],
     station: "Station",
     images: list[bytes],
@@ -185,16 +198,23 @@ def worker_rate(
     threads: int,
     group_size: int,
     log: Path,
-) -> float:
+    rounds: int = 1,
+    after_each: Callable[[], float] | None = None,
+) -> list[tuple[float, float | None]]:
+    """Images/s of `rounds` drains by one worker process, each paired with what `after_each`
+    measures right after it while the worker idles (the bare rate, for c/a)."""
     worker = start_worker(env, batch_size=batch_size, threads=threads, log=log)
+    rates: list[tuple[float, float | None]] = []
     try:
         # Warm-up: torch imported, model loaded.
         drain(station, images, 2 * threads, timeout=180, group_size=group_size)
-        seconds = drain(station, images, count, timeout=900, group_size=group_size)
+        for _ in range(rounds):
+            rate = count / drain(station, images, count, timeout=900, group_size=group_size)
+            rates.append((rate, after_each() if after_each else None))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    return count / seconds
+    return rates
 
 
 def main() -> None:
@@ -205,6 +225,7 @@ def main() -> None:
     parser.add_argument(
         "--group-size", type=int, default=32, help="inspections per task message for (c), as KENSA_TASK_GROUP_SIZE"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="drains of (c), each paired with a bare run")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -248,19 +269,36 @@ def main() -> None:
         print(f"Model {spec} ({spec.architecture}, {spec.input_size} px); {len(images)} JPEGs of 1280 x 1024")
         print(f"Inference on {device_name()}")
 
-        rate_a, best_batch = bare(spec, images, args.images)
+        _, best_batch = bare(spec, images, args.images)
         bare_work = "forward pass alone" if engine.inference_device().type == "cuda" else "preprocess + forward"
+
+        def bare_again() -> float:
+            return bare_rate(spec, images, args.images, best_batch)
+
         log = workdir / "workers.log"
-        rate_b = worker_rate(env, station, images, args.images, batch_size=1, threads=1, group_size=1, log=log)
-        print(f"  single worker path: {rate_b:7.1f} img/s")
-        batched = {"batch_size": args.batch_size, "threads": args.threads, "log": log}
-        rate_c = worker_rate(env, station, images, args.images, group_size=args.group_size, **batched)
-        print(
-            f"  batched worker path (batch {args.batch_size}, {args.threads} threads, "
-            f"{args.group_size} per message): {rate_c:7.1f} img/s"
+        [(rate_b, bare_b)] = worker_rates(
+            env, station, images, args.images, batch_size=1, threads=1, group_size=1, log=log, after_each=bare_again
         )
+        assert bare_b is not None
+        print(f"  single worker path: {rate_b:7.1f} img/s (bare, right after: {bare_b:.1f})")
+        batched = {"batch_size": args.batch_size, "threads": args.threads, "log": log}
+        rounds = worker_rates(
+            env,
+            station,
+            images,
+            args.images,
+            group_size=args.group_size,
+            rounds=args.rounds,
+            after_each=bare_again,
+            **batched,
+        )
+        for n, (rate, bare_after) in enumerate(rounds, 1):
+            print(
+                f"  batched worker path (batch {args.batch_size}, {args.threads} threads, {args.group_size} per "
+                f"message), round {n}: {rate:7.1f} img/s (bare, right after: {bare_after:.1f})"
+            )
         # The same worker with one message per image, for what grouping messages is worth.
-        rate_c1 = worker_rate(env, station, images, args.images, group_size=1, **batched)
+        [(rate_c1, _)] = worker_rates(env, station, images, args.images, group_size=1, **batched)
         print(f"  batched worker path, one image per message: {rate_c1:7.1f} img/s")
     finally:
         from django.db import connections
@@ -269,17 +307,19 @@ def main() -> None:
         recreate_database(f"{args.postgres}/postgres", DATABASE, drop_only=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    # These machines' speed drifts by a quarter within minutes, so each worker figure is taken
+    # against the bare rate measured right after it, and the rounds' middle ratio is reported.
+    rate_c, rate_a = statistics.median(c for c, _ in rounds), statistics.median(a for _, a in rounds if a)
+    c_over_a = statistics.median(c / a for c, a in rounds if a)
+    c_over_b = c_over_a / (rate_b / bare_b)
     print()
     print("| path | images/s |")
     print("| --- | --- |")
-    print(f"| (a) bare: {bare_work}, batch {best_batch} | {rate_a:.1f} |")
+    print(f"| (a) bare: {bare_work}, batch {best_batch}, median of {len(rounds)} | {rate_a:.1f} |")
     print(f"| (b) worker, one image per task | {rate_b:.1f} |")
-    print(f"| (c) worker, batched, end to end, {args.group_size} images per message | {rate_c:.1f} |")
+    print(f"| (c) worker, batched, end to end, {args.group_size} images per message, median | {rate_c:.1f} |")
     print(f"| (c) with one image per message | {rate_c1:.1f} |")
-    print(
-        f"RESULT bare={rate_a:.1f} single={rate_b:.1f} batched={rate_c:.1f} "
-        f"c/a={rate_c / rate_a:.2f} c/b={rate_c / rate_b:.2f}"
-    )
+    print(f"RESULT bare={rate_a:.1f} single={rate_b:.1f} batched={rate_c:.1f} c/a={c_over_a:.2f} c/b={c_over_b:.2f}")
 
 
 if __name__ == "__main__":
