@@ -27,7 +27,9 @@ def _random_weights(seed: int = 3) -> bytes:
 
 
 @pytest.mark.django_db
-def test_a_torchvision_model_is_served_as_a_graph_with_the_eager_models_answers():
+def test_a_torchvision_model_is_served_as_a_graph_with_the_eager_models_answers(settings):
+    # On the CPU, in float32, as the eager model below; test_engine_cuda covers a GPU's half precision.
+    settings.KENSA_INFERENCE_DEVICE = "cpu"
     artifact = _random_weights()
     spec = inspection_model_register(
         name="random",
