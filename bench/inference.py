@@ -102,8 +102,9 @@ def bare_rate(spec: "InspectionModel", images: list[bytes], count: int, batch_si
     # All the cores for the forward pass: nothing else runs beside it here (loading set the
     # worker's share, KENSA_TORCH_THREADS).
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    decoded = [engine.preprocess(image, loaded) for image in images]
-    engine.infer(loaded, decoded[:1] * batch_size)  # each size's first pass picks its kernels
+    # On a GPU the batches are made of pixels decoded beforehand (the worker decodes beside it).
+    decoded = [engine.preprocess(image, loaded) for image in images] if on_gpu else []
+    engine.infer(loaded, [engine.preprocess(images[0], loaded)] * batch_size)  # each size picks its kernels
     done = 0
     started = time.perf_counter()
     while done < count:
