@@ -46,12 +46,12 @@ class Command(BaseCommand):
         from inspection import demo_model, demo_segmentation
 
         seed = options["seed"]
-        self.artifacts: Path | None = options["artifacts"]
         if options["task"] in ("classification", "all"):
             self._provide(
                 name=CLASSIFIER_NAME,
                 version=demo_model.model_version(seed),
                 line=_line(options["line"]),
+                artifacts=options["artifacts"],
                 train=lambda: demo_model.train_demo_classifier(seed=seed),
                 architecture=demo_model.ARCHITECTURE,
                 input_size=demo_model.INPUT_SIZE,
@@ -64,6 +64,7 @@ class Command(BaseCommand):
                 name=SEGMENTER_NAME,
                 version=demo_segmentation.model_version(seed),
                 line=_line(options["segmentation_line"]),
+                artifacts=options["artifacts"],
                 train=lambda: demo_segmentation.train_demo_segmenter(seed=seed),
                 architecture=demo_segmentation.ARCHITECTURE,
                 input_size=demo_segmentation.INPUT_SIZE,
@@ -79,6 +80,7 @@ class Command(BaseCommand):
         name: str,
         version: str,
         line: ProductionLine | None,
+        artifacts: Path | None,
         train: Callable[[], "TrainedModel"],
         **registration: Any,
     ) -> None:
@@ -92,7 +94,7 @@ class Command(BaseCommand):
             spec = inspection_model_register(
                 name=name,
                 version=version,
-                artifact=self._trained(name, version, registration["architecture"], train),
+                artifact=self._trained(name, version, registration["architecture"], train, artifacts),
                 labels=DEMO_LABELS,
                 good_labels=DEMO_GOOD_LABELS,
                 mean=MEAN,
@@ -109,9 +111,11 @@ class Command(BaseCommand):
             self.stdout.write(f"{spec} now serves line {line.code}.")
         self.stdout.write(f"Model {spec} ({spec.task}) sha256 {spec.sha256}")
 
-    def _trained(self, name: str, version: str, architecture: str, train: Callable[[], "TrainedModel"]) -> bytes:
-        """The version's weights: kept from an earlier run in --artifacts, or trained now."""
-        kept = self.artifacts / f"{name}-{version}.pt" if self.artifacts else None
+    def _trained(
+        self, name: str, version: str, architecture: str, train: Callable[[], "TrainedModel"], artifacts: Path | None
+    ) -> bytes:
+        """The version's weights: kept from an earlier run in `artifacts`, or trained now."""
+        kept = artifacts / f"{name}-{version}.pt" if artifacts else None
         if kept is not None and kept.is_file():
             self.stdout.write(f"Reusing {name}@{version} trained earlier ({kept}); registration checks it again.")
             return kept.read_bytes()
