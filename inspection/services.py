@@ -18,7 +18,7 @@ from config.queues import inspection_queue
 from inspection import backlog, storage
 from inspection.dispatch import send_inspections
 from inspection.imaging import check_image_size, validate_image
-from inspection.metrics import UPLOADS_SHED
+from inspection.metrics import GROUP_COMMIT_SECONDS, GROUP_COMMIT_UPLOADS, UPLOADS_SHED
 from inspection.models import Inspection
 from lines.models import ProductionLine, Station
 
@@ -128,15 +128,19 @@ def inspections_record_group(inspections: list[Inspection]) -> list[BaseExceptio
     """Commit new rows with one INSERT, then send their tasks in one round trip: the write of
     the door's group commit (inspection/api/door.py). One outcome per row: None, or the error
     that row's upload gets. A row that clashes (a retry racing its original) does not refuse
-    the rest of its group: then each row is inserted again, committed alone."""
-    storage.images_durable([inspection.image_key for inspection in inspections])
+    the rest of its group: then each row is inserted again, committed alone. Each step's time
+    goes to kensa_ingest_commit_seconds, failed ones included."""
+    GROUP_COMMIT_UPLOADS.observe(len(inspections))
+    with GROUP_COMMIT_SECONDS.labels(step="sync").time():
+        storage.images_durable([inspection.image_key for inspection in inspections])
     close_old_connections()  # as at a request's start: past CONN_MAX_AGE or broken, reconnect
     try:
-        try:
-            rows.insert_many(inspections)  # one statement: all rows or none, in autocommit
-            outcomes: list[BaseException | None] = [None] * len(inspections)
-        except IntegrityError:
-            outcomes = [_insert_alone(inspection) for inspection in inspections]
+        with GROUP_COMMIT_SECONDS.labels(step="insert").time():
+            try:
+                rows.insert_many(inspections)  # one statement: all rows or none, in autocommit
+                outcomes: list[BaseException | None] = [None] * len(inspections)
+            except IntegrityError:
+                outcomes = [_insert_alone(inspection) for inspection in inspections]
     finally:
         close_old_connections()
     tasks = [
@@ -145,7 +149,8 @@ def inspections_record_group(inspections: list[Inspection]) -> list[BaseExceptio
         if outcome is None
     ]
     if tasks:
-        inspections_enqueue(tasks)
+        with GROUP_COMMIT_SECONDS.labels(step="push").time():
+            inspections_enqueue(tasks)
     return outcomes
 
 

@@ -3,13 +3,16 @@ together and their tasks go out together, in one message; a clashing row refuses
 
 import io
 import json
+import time
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection
+from prometheus_client import REGISTRY
 
 from config.queues import inspection_queue
+from inspection import storage
 from inspection.models import Inspection
 from inspection.services import Upload, inspection_create, inspections_record_group
 from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
@@ -58,3 +61,40 @@ def test_a_group_without_clashes_is_one_transaction():
         cursor.execute("SELECT DISTINCT xmin::text FROM inspection_inspection WHERE line_id = %s", [line.id])
         assert len(cursor.fetchall()) == 1
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(inspection_queue(line.priority))
+
+
+def test_a_group_commit_times_each_step_and_counts_its_uploads(monkeypatch):
+    """kensa_ingest_commit_seconds shows which step a slow group commit waited on: the disk
+    (sync), the database (insert) or the broker (push)."""
+    line = make_line(code="group-metrics")
+    station, _ = make_station(line)
+    group = [stored_inspection(station, f"M-{n}", seed=n) for n in range(3)]
+    before = {step: _commit_count(step) for step in ("sync", "insert", "push")}
+    sync_seconds_before = _commit_sample("sum", "sync")
+    sync_fast_before = _commit_sample("bucket", "sync", le="0.025")
+    uploads_before = REGISTRY.get_sample_value("kensa_ingest_commit_uploads_sum") or 0
+    # A disk that takes 30 ms to sync: the time must show under sync, not elsewhere.
+    durable = storage.images_durable
+
+    def slow_images_durable(keys):
+        time.sleep(0.03)
+        durable(keys)
+
+    monkeypatch.setattr(storage, "images_durable", slow_images_durable)
+
+    assert inspections_record_group(group) == [None] * 3
+
+    assert {step: _commit_count(step) - before[step] for step in before} == {"sync": 1, "insert": 1, "push": 1}
+    assert _commit_sample("sum", "sync") - sync_seconds_before >= 0.03
+    assert _commit_sample("bucket", "sync", le="0.025") == sync_fast_before  # not counted as fast
+    assert REGISTRY.get_sample_value("kensa_ingest_commit_uploads_sum") == uploads_before + 3
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(inspection_queue(line.priority))
+
+
+def _commit_count(step: str) -> float:
+    return _commit_sample("count", step)
+
+
+def _commit_sample(kind: str, step: str, **labels: str) -> float:
+    name = f"kensa_ingest_commit_seconds_{kind}"
+    return REGISTRY.get_sample_value(name, {"step": step, **labels}) or 0

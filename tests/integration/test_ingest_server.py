@@ -102,6 +102,13 @@ def test_metrics_count_the_uploads_of_every_worker(process_logs):
     for metrics in scrapes:
         assert metrics['kensa_uploads_total{outcome="accepted"}'] == 40
         assert metrics['kensa_uploads_total{outcome="image_unrecognized"}'] == 3
+        # Every accepted upload was written by exactly one group commit, each group timed once
+        # per step; refused uploads never reach one.
+        assert metrics["kensa_ingest_commit_uploads_sum"] == 40
+        groups = metrics["kensa_ingest_commit_uploads_count"]
+        assert 3 <= groups <= 40  # at most 16 uploads are in flight at once: 40 need three groups
+        for step in ("sync", "insert", "push"):
+            assert metrics[f'kensa_ingest_commit_seconds_count{{step="{step}"}}'] == groups
 
 
 def _scrape(url: str) -> dict[str, float]:
