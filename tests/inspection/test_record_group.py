@@ -73,7 +73,7 @@ def test_a_group_commit_times_each_step_and_counts_its_uploads(monkeypatch):
     sync_seconds_before = _commit_sample("sum", "sync")
     sync_fast_before = _commit_sample("bucket", "sync", le="0.025")
     uploads_before = REGISTRY.get_sample_value("kensa_ingest_commit_uploads_sum") or 0
-    # A disk that takes 30 ms to sync: the time must show under sync, not elsewhere.
+    # A disk that takes 30 ms to sync: the time must show under sync.
     durable = storage.images_durable
 
     def slow_images_durable(keys):
