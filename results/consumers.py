@@ -42,5 +42,11 @@ class LineFeedConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The feed is one-way; anything a client sends is ignored."""
 
+    async def inspections_finished(self, event: dict[str, Any]) -> None:
+        """A round of the line's finished inspections (results.live): one message each."""
+        for inspection in event["inspections"]:
+            await self.send_json({"type": "inspection", "inspection": inspection})
+
     async def inspection_finished(self, event: dict[str, Any]) -> None:
+        """One finished inspection, as a worker of the previous release sends it."""
         await self.send_json({"type": "inspection", "inspection": event["inspection"]})

@@ -1,8 +1,10 @@
 """The dashboards' WebSocket, through the real ASGI application and Redis channel layer."""
 
 import asyncio
+from unittest import mock
 
 import pytest
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -10,6 +12,7 @@ from django.test import Client
 
 from config.asgi import application
 from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
+from results.live import SINGLE_EVENT_TYPE, line_group, publish_json
 from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 
@@ -61,6 +64,42 @@ def test_a_finished_inspection_reaches_the_lines_dashboards_only():
 
     asyncio.run(scenario())
     assert other.inspections.count() == 0
+
+
+def test_a_rounds_inspections_go_out_as_one_event_per_line_and_arrive_one_message_each():
+    make_line(code="press-10")
+    make_line(code="press-11")
+    cookie = session_cookie()
+    finished = [{"id": f"a-{n}", "line": "press-10"} for n in range(3)] + [{"id": "b-0", "line": "press-11"}]
+    layer = get_channel_layer()
+    sent_to: list[str] = []
+    group_send = layer.group_send
+
+    async def counted_group_send(group, message):
+        sent_to.append(group)
+        await group_send(group, message)
+
+    async def scenario():
+        first, second = communicator("/ws/lines/press-10/", cookie), communicator("/ws/lines/press-11/", cookie)
+        assert (await first.connect())[0] and (await second.connect())[0]
+        assert (await first.receive_json_from())["type"] == "hello"
+        assert (await second.receive_json_from())["type"] == "hello"
+        await asyncio.to_thread(publish_json, finished)
+        received = [await first.receive_json_from(timeout=5) for _ in range(3)]
+        assert received == [{"type": "inspection", "inspection": data} for data in finished[:3]]
+        assert await second.receive_json_from(timeout=5) == {"type": "inspection", "inspection": finished[3]}
+        assert await first.receive_nothing(timeout=0.5)
+        # A worker of the previous release sends one event per inspection: still delivered.
+        await layer.group_send(line_group("press-11"), {"type": SINGLE_EVENT_TYPE, "inspection": {"id": "old"}})
+        assert await second.receive_json_from(timeout=5) == {"type": "inspection", "inspection": {"id": "old"}}
+        await first.disconnect()
+        await second.disconnect()
+
+    with mock.patch.object(layer, "group_send", counted_group_send):
+        asyncio.run(scenario())
+    # One channel-layer send per line for the round, not one per inspection.
+    assert sorted(sent_to[:2]) == [line_group("press-10"), line_group("press-11")]
+    assert len(sent_to) == 3  # and the old-style event sent by the test itself
 
 
 @pytest.fixture
