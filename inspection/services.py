@@ -18,7 +18,13 @@ from config.queues import inspection_queue
 from inspection import backlog, storage
 from inspection.dispatch import send_inspections
 from inspection.imaging import check_image_size, validate_image
-from inspection.metrics import GROUP_COMMIT_SECONDS, GROUP_COMMIT_UPLOADS, UPLOADS_SHED
+from inspection.metrics import (
+    GROUP_COMMIT_INSERT,
+    GROUP_COMMIT_PUSH,
+    GROUP_COMMIT_SYNC,
+    GROUP_COMMIT_UPLOADS,
+    UPLOADS_SHED,
+)
 from inspection.models import Inspection
 from lines.models import ProductionLine, Station
 
@@ -131,11 +137,11 @@ def inspections_record_group(inspections: list[Inspection]) -> list[BaseExceptio
     the rest of its group: then each row is inserted again, committed alone. Each step's time
     goes to kensa_ingest_commit_seconds, failed ones included."""
     GROUP_COMMIT_UPLOADS.observe(len(inspections))
-    with GROUP_COMMIT_SECONDS.labels(step="sync").time():
+    with GROUP_COMMIT_SYNC.time():
         storage.images_durable([inspection.image_key for inspection in inspections])
     close_old_connections()  # as at a request's start: past CONN_MAX_AGE or broken, reconnect
     try:
-        with GROUP_COMMIT_SECONDS.labels(step="insert").time():
+        with GROUP_COMMIT_INSERT.time():
             try:
                 rows.insert_many(inspections)  # one statement: all rows or none, in autocommit
                 outcomes: list[BaseException | None] = [None] * len(inspections)
@@ -149,7 +155,7 @@ def inspections_record_group(inspections: list[Inspection]) -> list[BaseExceptio
         if outcome is None
     ]
     if tasks:
-        with GROUP_COMMIT_SECONDS.labels(step="push").time():
+        with GROUP_COMMIT_PUSH.time():
             inspections_enqueue(tasks)
     return outcomes
 
