@@ -4,9 +4,15 @@
 the largest single CPU cost of accepting an upload. The SQL of a one-row INSERT of a model
 depends only on the model and the database, so `insert` compiles it once (through Django's
 own compiler, with every field's placeholder) and then only prepares each field's value, as
-`save()` does (`pre_save`, `get_db_prep_save`); `insert_many` repeats its VALUES tuple for
-a group of rows. No save signals are sent: use them only for models that have no receivers,
-and only with primary keys set by the caller.
+`save()` does (`pre_save`, `get_db_prep_save`). No save signals are sent: use them only for
+models that have no receivers, and only with primary keys set by the caller.
+
+`insert_many` writes a group of rows with PostgreSQL's `COPY … FROM STDIN`, one statement
+like a multi-row INSERT, so all rows or none. A multi-row INSERT has more parameters than
+psycopg keeps parsed, so psycopg parsed its SQL for every group, in Python; COPY sends no SQL
+per row, and psycopg formats the rows in C. For a group of 3 to 32 inspections it cost 30 to
+45 % less of the writer's CPU per row (README, "Serving uploads"). SQLite, which has no COPY,
+gets the INSERT with one VALUES tuple per row.
 
 `update_many` writes a different value per row with one statement, as `bulk_update` does,
 but without its CASE WHEN expressions: Django builds and resolves one expression per row and
@@ -53,18 +59,38 @@ def insert_many(instances: Sequence[models.Model], using: str = "default") -> No
         return
     connection = connections[using]
     sql, fields = _insert_sql(instances[0], using)
-    if len(instances) > 1:
-        # One VALUES tuple per row: cheaper for client and server than a statement per row.
-        head, keyword, row = sql.rpartition(" VALUES ")
-        sql = head + keyword + ", ".join([row] * len(instances))
-    params = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
+    values = [
+        [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+        for instance in instances
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    if len(instances) > 1 and connection.vendor == "postgresql":
+        _copy(connection, type(instances[0]), fields, values)
+    else:
+        if len(instances) > 1:
+            # One VALUES tuple per row: cheaper for client and server than a statement per row.
+            head, keyword, row = sql.rpartition(" VALUES ")
+            sql = head + keyword + ", ".join([row] * len(instances))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row_values in values for value in row_values])
     for instance in instances:
         instance._state.adding = False
         instance._state.db = using
+
+
+def _copy(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    fields: list[models.Field[Any, Any]],
+    values: list[list[Any]],
+) -> None:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(_column(field)) for field in fields)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    # psycopg's own cursor: Django's wrapper has no COPY. wrap_database_errors turns psycopg's
+    # errors into Django's (a clash is IntegrityError), as Django's cursors do.
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+        for row_values in values:
+            copy.write_row(row_values)
 
 
 # Both support UPDATE … FROM a WITH … AS (VALUES …) list (SQLite since 3.33).
