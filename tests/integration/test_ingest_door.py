@@ -62,6 +62,18 @@ def test_racing_retries_with_one_idempotency_key_get_one_inspection(ingest):
     assert (reused[0], reused[2]["error"]["code"]) == (422, "idempotency_key_reused")
 
 
+def test_the_answer_names_the_inspection_at_the_host_the_station_called(ingest):
+    _, key = make_station(make_line(code="door-url"))
+    port = ingest.url.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", "localhost"):
+        headers, body = multipart(key, jpeg_bytes(), "URL-1", Host=host)
+        status, response, answer = post(ingest, headers=headers, body=body)
+        assert status == 202
+        assert answer["url"] == f"http://{host}/api/v1/inspections/{answer['id']}/" == response["Location"]
+    headers, body = multipart(key, jpeg_bytes(), "URL-2", Host="intruder.example")
+    assert post(ingest, headers=headers, body=body)[2]["error"]["code"] == "bad_request"
+
+
 def test_a_full_backlog_sheds_uploads_with_retry_after_and_stores_nothing(ingest):
     line = make_line(code="door-full", queue_limit=1)
     station, key = make_station(line)
