@@ -5,7 +5,9 @@ import json
 import uuid
 
 import pytest
+import redis
 
+from inspection import dispatch
 from inspection.dispatch import send_inspections
 from inspection.tasks import inspect_images
 from tests.messages import queued_groups
@@ -68,3 +70,26 @@ def test_inspections_share_messages_of_up_to_the_group_size_per_queue_first_sent
     assert queued_groups(redis_client, queue) == [[str(first), str(second)], [str(third)]]
     assert queued_groups(redis_client, other) == [[str(elsewhere)]]
     redis_client.delete(other)
+
+
+def test_a_push_after_redis_dropped_the_connection_lands_on_a_new_one(redis_client, queue):
+    first, later = uuid.uuid4(), uuid.uuid4()
+    send_inspections([(first, queue)])
+    # Redis closes the door's pooled connection, as a restart does.
+    assert redis_client.client_kill_filter(_id=dispatch._broker.get().client_id()) == 1
+    send_inspections([(later, queue)])
+    assert queued_groups(redis_client, queue) == [[str(first)], [str(later)]]
+
+
+def test_an_error_reply_raises_and_the_next_push_goes_through(redis_client, queue):
+    other = "inspect.low"
+    redis_client.set(other, "not a list")
+    try:
+        with pytest.raises(redis.ResponseError):  # LPUSH onto a string
+            send_inspections([(uuid.uuid4(), other), (uuid.uuid4(), queue)])
+        redis_client.delete(other)
+        later = uuid.uuid4()
+        send_inspections([(later, other)])
+        assert queued_groups(redis_client, other) == [[str(later)]]
+    finally:
+        redis_client.delete(other)
