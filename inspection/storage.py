@@ -30,7 +30,7 @@ def image_key(*, line_code: str, inspection_id: uuid.UUID, received_at: datetime
 
 def sha256_of(stream: IO[bytes]) -> str:
     if isinstance(stream, io.BytesIO):  # an image held in memory: hashed where it lies
-        stream.seek(0)
+        stream.seek(0)  # left at its start, as the chunked read below leaves it
         with stream.getbuffer() as view:
             return hashlib.sha256(view).hexdigest()
     stream.seek(0)
