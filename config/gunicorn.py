@@ -9,6 +9,7 @@ and type were chosen by measurement (bench/ingest.py, see README).
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ accesslog = None
 # it must be named before a worker imports prometheus_client, hence here, in the master.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kensa-ingest-metrics-")
+    # Made here, so removed when the server exits (on_exit); one named by the environment stays.
+    # Kept in the environment, not in this module: a reload runs this file again.
+    os.environ["KENSA_MADE_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def on_starting(server: Any) -> None:
@@ -44,3 +48,10 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """A server that made its metrics directory leaves none behind in /tmp."""
+    made = os.environ.get("KENSA_MADE_METRICS_DIR")
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)

@@ -1,9 +1,11 @@
 """The ingest role under gunicorn: the station API only, the rest of the site is not there."""
 
 import json
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,20 @@ def status_of(url: str) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_the_server_removes_the_metrics_directory_it_made_when_it_stops(process_logs):
+    def metrics_directories() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("kensa-ingest-metrics-*"))
+
+    before = metrics_directories()
+    server = start_gunicorn_ingest(process_env(), process_logs)
+    try:
+        made = metrics_directories() - before
+    finally:
+        server.stop()
+    assert len(made) == 1  # the server's own, in use while it runs
+    assert metrics_directories() == before
 
 
 def test_gunicorn_ingest_role_takes_uploads_and_nothing_else(process_logs):
