@@ -77,15 +77,21 @@ def insert_many(instances: Sequence[models.Model], using: str = "default") -> No
         instance._state.db = using
 
 
+_copy_statements: dict[tuple[type[models.Model], str], str] = {}
+
+
 def _copy(
     connection: BaseDatabaseWrapper,
     model: type[models.Model],
     fields: list[models.Field[Any, Any]],
     values: list[list[Any]],
 ) -> None:
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(_column(field)) for field in fields)
-    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    key = (model, connection.vendor)
+    if key not in _copy_statements:  # made once, as _insert_sql's INSERT: it names the same columns
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(_column(field)) for field in fields)
+        _copy_statements[key] = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    sql = _copy_statements[key]
     # psycopg's own cursor: Django's wrapper has no COPY. wrap_database_errors turns psycopg's
     # errors into Django's (a clash is IntegrityError), as Django's cursors do.
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:

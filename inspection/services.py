@@ -131,11 +131,11 @@ def replay_after_clash(station: Station, upload: Upload, digest: str) -> Accepte
 
 
 def inspections_record_group(inspections: list[Inspection]) -> list[BaseException | None]:
-    """Commit new rows with one INSERT, then send their tasks in one round trip: the write of
-    the door's group commit (inspection/api/door.py). One outcome per row: None, or the error
-    that row's upload gets. A row that clashes (a retry racing its original) does not refuse
-    the rest of its group: then each row is inserted again, committed alone. Each step's time
-    goes to kensa_ingest_commit_seconds, failed ones included."""
+    """Commit new rows with one statement (config/rows.py), then send their tasks in one round
+    trip: the write of the door's group commit (inspection/api/door.py). One outcome per row:
+    None, or the error that row's upload gets. A row that clashes (a retry racing its original)
+    does not refuse the rest of its group: then each row is inserted again, committed alone.
+    Each step's time goes to kensa_ingest_commit_seconds, failed ones included."""
     GROUP_COMMIT_UPLOADS.observe(len(inspections))
     with GROUP_COMMIT_SYNC.time():
         storage.images_durable([inspection.image_key for inspection in inspections])

@@ -49,4 +49,4 @@ class LineFeedConsumer(AsyncJsonWebsocketConsumer):
 
     async def inspection_finished(self, event: dict[str, Any]) -> None:
         """One finished inspection, as a worker of the previous release sends it."""
-        await self.send_json({"type": "inspection", "inspection": event["inspection"]})
+        await self.inspections_finished({"inspections": [event["inspection"]]})
