@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,20 @@ BARE_BATCH_SIZES = (1, 8, 16, 32, 64)
 GPU_BATCH_SIZES = (1, 8, 16, 32, 64, 128, 256)
 DECODE_THREADS = len(os.sched_getaffinity(0))
 ARTIFACTS = ROOT / "bench" / "out"
+
+
+@dataclass(frozen=True)
+class Measured:
+    rate: float  # images/s
+    # CPU time per image of the process doing the work, in ms: steadier than the rate on
+    # these machines, whose speed drifts, and it shows what the worker spends beyond the work.
+    cpu_ms: float
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def camera_jpegs(count: int) -> list[bytes]:
@@ -115,6 +130,13 @@ def bare_rate(spec: "InspectionModel", images: list[bytes], count: int, batch_si
         engine.infer(loaded, batch)
         done += batch_size
     return done / (time.perf_counter() - started)
+
+
+def bare_measured(spec: "InspectionModel", images: list[bytes], count: int, batch_size: int) -> Measured:
+    """bare_rate, with this process's CPU time per image."""
+    started = time.process_time()
+    rate = bare_rate(spec, images, count, batch_size)
+    return Measured(rate, (time.process_time() - started) * 1000 / count)
 
 
 def device_name() -> str:
@@ -200,18 +222,21 @@ def worker_rates(
     group_size: int,
     log: Path,
     rounds: int = 1,
-    after_each: Callable[[], float] | None = None,
-) -> list[tuple[float, float | None]]:
-    """Images/s of `rounds` drains by one worker process, each paired with what `after_each`
-    measures right after it while the worker idles (the bare rate, for c/a)."""
+    after_each: Callable[[], Measured] | None = None,
+) -> list[tuple[Measured, Measured | None]]:
+    """Images/s and the worker's CPU per image of `rounds` drains by one worker process, each
+    paired with what `after_each` measures right after it while the worker idles (the bare
+    rate, for c/a)."""
     worker = start_worker(env, batch_size=batch_size, threads=threads, log=log)
-    rates: list[tuple[float, float | None]] = []
+    rates: list[tuple[Measured, Measured | None]] = []
     try:
         # Warm-up: torch imported, model loaded.
         drain(station, images, 2 * threads, timeout=180, group_size=group_size)
         for _ in range(rounds):
-            rate = count / drain(station, images, count, timeout=900, group_size=group_size)
-            rates.append((rate, after_each() if after_each else None))
+            cpu_before = process_cpu_seconds(worker.pid)
+            seconds = drain(station, images, count, timeout=900, group_size=group_size)
+            drained = Measured(count / seconds, (process_cpu_seconds(worker.pid) - cpu_before) * 1000 / count)
+            rates.append((drained, after_each() if after_each else None))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -273,15 +298,15 @@ def main() -> None:
         _, best_batch = bare(spec, images, args.images)
         bare_work = "forward pass alone" if engine.inference_device().type == "cuda" else "preprocess + forward"
 
-        def bare_again() -> float:
-            return bare_rate(spec, images, args.images, best_batch)
+        def bare_again() -> Measured:
+            return bare_measured(spec, images, args.images, best_batch)
 
         log = workdir / "workers.log"
-        [(rate_b, bare_b)] = worker_rates(
+        [(single, bare_b)] = worker_rates(
             env, station, images, args.images, batch_size=1, threads=1, group_size=1, log=log, after_each=bare_again
         )
         assert bare_b is not None
-        print(f"  single worker path: {rate_b:7.1f} img/s (bare, right after: {bare_b:.1f})")
+        print(f"  single worker path: {single.rate:7.1f} img/s (bare, right after: {bare_b.rate:.1f})")
         batched = {"batch_size": args.batch_size, "threads": args.threads, "log": log}
         rounds = worker_rates(
             env,
@@ -293,14 +318,16 @@ def main() -> None:
             after_each=bare_again,
             **batched,
         )
-        for n, (rate, bare_after) in enumerate(rounds, 1):
+        for n, (drained, bare_after) in enumerate(rounds, 1):
+            assert bare_after is not None
             print(
                 f"  batched worker path (batch {args.batch_size}, {args.threads} threads, {args.group_size} per "
-                f"message), round {n}: {rate:7.1f} img/s (bare, right after: {bare_after:.1f})"
+                f"message), round {n}: {drained.rate:7.1f} img/s, {drained.cpu_ms:.2f} ms of CPU an image "
+                f"(bare, right after: {bare_after.rate:.1f} img/s, {bare_after.cpu_ms:.2f} ms)"
             )
         # The same worker with one message per image, for what grouping messages is worth.
-        [(rate_c1, _)] = worker_rates(env, station, images, args.images, group_size=1, **batched)
-        print(f"  batched worker path, one image per message: {rate_c1:7.1f} img/s")
+        [(one_each, _)] = worker_rates(env, station, images, args.images, group_size=1, **batched)
+        print(f"  batched worker path, one image per message: {one_each.rate:7.1f} img/s")
     finally:
         from django.db import connections
 
@@ -310,17 +337,21 @@ def main() -> None:
 
     # These machines' speed drifts by a quarter within minutes, so each worker figure is taken
     # against the bare rate measured right after it, and the rounds' middle ratio is reported.
-    rate_c, rate_a = statistics.median(c for c, _ in rounds), statistics.median(a for _, a in rounds if a)
-    c_over_a = statistics.median(c / a for c, a in rounds if a)
-    c_over_b = c_over_a / (rate_b / bare_b)
+    paired = [(c, a) for c, a in rounds if a is not None]
+    rate_c, rate_a = statistics.median(c.rate for c, _ in paired), statistics.median(a.rate for _, a in paired)
+    c_over_a = statistics.median(c.rate / a.rate for c, a in paired)
+    c_over_b = c_over_a / (single.rate / bare_b.rate)
+    cpu_c, cpu_a = statistics.median(c.cpu_ms for c, _ in paired), statistics.median(a.cpu_ms for _, a in paired)
     print()
     print("| path | images/s |")
     print("| --- | --- |")
     print(f"| (a) bare: {bare_work}, batch {best_batch}, median of {len(rounds)} | {rate_a:.1f} |")
-    print(f"| (b) worker, one image per task | {rate_b:.1f} |")
+    print(f"| (b) worker, one image per task | {single.rate:.1f} |")
     print(f"| (c) worker, batched, end to end, {args.group_size} images per message, median | {rate_c:.1f} |")
-    print(f"| (c) with one image per message | {rate_c1:.1f} |")
-    print(f"RESULT bare={rate_a:.1f} single={rate_b:.1f} batched={rate_c:.1f} c/a={c_over_a:.2f} c/b={c_over_b:.2f}")
+    print(f"| (c) with one image per message | {one_each.rate:.1f} |")
+    print(f"CPU per image, medians of the rounds: (c) worker {cpu_c:.2f} ms, (a) bare {cpu_a:.2f} ms")
+    rates = f"bare={rate_a:.1f} single={single.rate:.1f} batched={rate_c:.1f}"
+    print(f"RESULT {rates} c/a={c_over_a:.2f} c/b={c_over_b:.2f}")
 
 
 if __name__ == "__main__":
