@@ -22,11 +22,13 @@ for them. Here the new values are a VALUES list that the UPDATE joins on the pri
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.sql import InsertQuery
+
+M = TypeVar("M", bound=models.Model)
 
 _compiled: dict[tuple[type[models.Model], str], tuple[str, list[models.Field[Any, Any]]]] = {}
 _compiled_lock = threading.Lock()
@@ -132,6 +134,29 @@ def update_many(instances: Sequence[models.Model], fields: Sequence[str], using:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def returned_instances(
+    model: type[M], fields: Sequence["models.Field[Any, Any]"], rows: Sequence[Sequence[Any]], using: str = "default"
+) -> list[M]:
+    """Instances of `model` from rows that a statement returned (`RETURNING` the fields'
+    columns, in order), each value passed through its field's converters as a query's are."""
+    connection = connections[using]
+    converted = []  # (index, column, its converters) for the fields that have any
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        field_converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if field_converters:
+            converted.append((index, column, field_converters))
+    names = [field.attname for field in fields]
+    instances = []
+    for row in rows:
+        values = list(row)
+        for index, column, field_converters in converted:
+            for converter in field_converters:
+                values[index] = converter(values[index], column, connection)
+        instances.append(model.from_db(using, names, values))
+    return instances
 
 
 def _concrete(field: object) -> "models.Field[Any, Any]":

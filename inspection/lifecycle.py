@@ -6,18 +6,21 @@ and then updated. So two workers, a worker and the sweeper, or a message deliver
 each inspection ends in exactly one terminal state with exactly one set of results.
 """
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from config.queues import inspection_queue
+from config.rows import returned_instances
 from inspection.constants import ErrorCode, Status
 from inspection.models import Inspection
 from inspection.services import inspections_enqueue
@@ -72,12 +75,28 @@ def inspections_claim(*, inspection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        rows = _claimed_in_one_statement(list(inspection_ids), now, stale)
+    else:
+        rows = _claimed_under_lock(list(inspection_ids), now, stale)
+    # The lines (with their current models) and stations once per round, not once per row: a
+    # round is mostly one line's images. The stations' codes go into the result's live push.
+    lines = ProductionLine.objects.select_related("inspection_model").in_bulk({row.line_id for row in rows})
+    stations = Station.objects.in_bulk({row.station_id for row in rows})
+    for row in rows:
+        row.line, row.station = lines[row.line_id], stations[row.station_id]
+    return {row.id: Claim(row, row.attempts) for row in rows}
+
+
+def _claimed_under_lock(inspection_ids: list[uuid.UUID], now: datetime, stale: datetime) -> list[Inspection]:
+    """The claim in two statements of one transaction: the claimable rows read under a lock,
+    then updated. Every database Kensa runs on can do this (the demo's SQLite)."""
     with transaction.atomic():
         rows = list(
             Inspection.objects.select_for_update()
             .filter(
                 Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale),
-                id__in=list(inspection_ids),
+                id__in=inspection_ids,
                 deadline_at__gte=now,
                 attempts__lt=F("attempt_limit"),
             )
@@ -87,14 +106,44 @@ def inspections_claim(*, inspection_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
             Inspection.objects.filter(id__in=[row.id for row in rows]).update(
                 status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1
             )
-    # The lines (with their current models) and stations once per round, not once per row: a
-    # round is mostly one line's images. The stations' codes go into the result's live push.
-    lines = ProductionLine.objects.select_related("inspection_model").in_bulk({row.line_id for row in rows})
-    stations = Station.objects.in_bulk({row.station_id for row in rows})
     for row in rows:
         row.status, row.started_at, row.attempts = Status.RUNNING, now, row.attempts + 1
-        row.line, row.station = lines[row.line_id], stations[row.station_id]
-    return {row.id: Claim(row, row.attempts) for row in rows}
+    return rows
+
+
+@functools.cache
+def _claim_statement() -> str:
+    """PostgreSQL: lock the claimable rows in id order (as the two-statement claim does, so
+    that no two rounds deadlock), update them and return them as now stored, in one statement.
+    One round trip instead of four (BEGIN, SELECT, UPDATE, COMMIT), so the rows stay locked for
+    one statement only, and no ORM query to compile: measured alone in rounds of 32, about 30
+    µs less of the worker's CPU per image and 10 µs less of PostgreSQL's (README, Workers)."""
+    quote = connection.ops.quote_name
+    table = quote(Inspection._meta.db_table)
+    # Concrete fields are those with a column.
+    columns = ", ".join(f"{table}.{quote(cast(str, field.column))}" for field in Inspection._meta.concrete_fields)
+    return (
+        f"UPDATE {table} SET status = %(running)s, started_at = %(now)s, attempts = {table}.attempts + 1 "
+        f"WHERE {table}.id IN ("
+        f"SELECT id FROM {table} WHERE id = ANY(%(ids)s) "
+        "AND (status = %(queued)s OR (status = %(running)s AND started_at < %(stale)s)) "
+        "AND deadline_at >= %(now)s AND attempts < attempt_limit "
+        f"ORDER BY id FOR UPDATE) RETURNING {columns}"
+    )
+
+
+def _claimed_in_one_statement(inspection_ids: list[uuid.UUID], now: datetime, stale: datetime) -> list[Inspection]:
+    parameters: dict[str, Any] = {
+        "ids": inspection_ids,
+        "queued": Status.QUEUED,
+        "running": Status.RUNNING,
+        "now": now,
+        "stale": stale,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_statement(), parameters)
+        returned = cursor.fetchall()
+    return returned_instances(Inspection, Inspection._meta.concrete_fields, returned)
 
 
 def inspection_release(*, inspection_id: uuid.UUID, attempt: int) -> bool:
