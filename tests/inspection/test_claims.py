@@ -63,6 +63,29 @@ def test_a_claim_takes_the_claimable_rows_and_returns_them_as_stored(claim, sett
     assert {row.attempts for row in rows} == {1, 2}  # the abandoned one's second claim
 
 
+def claim_at_once(orders: list[list[uuid.UUID]]) -> tuple[list[set[uuid.UUID]], list[BaseException]]:
+    """One claim round per order, each in its own thread (its own connection), started together."""
+    claimed: list[set[uuid.UUID]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(orders))
+
+    def worker(order: list[uuid.UUID]) -> None:
+        try:
+            start.wait()
+            claimed.append(set(inspections_claim(inspection_ids=order)))
+        except BaseException as exc:  # reported to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return claimed, errors
+
+
 @pytest.mark.django_db(transaction=True)
 def test_racing_claim_rounds_take_each_inspection_once():
     """Two workers' rounds claim the same inspections at once, in opposite orders: each
@@ -70,24 +93,7 @@ def test_racing_claim_rounds_take_each_inspection_once():
     station, _ = make_station(make_line(model=make_model(always="good")))
     for attempt in range(5):
         ids = [accept(station, f"SN-{attempt}-{n}").id for n in range(40)]
-        claimed: list[set[uuid.UUID]] = []
-        errors: list[BaseException] = []
-        start = threading.Barrier(2)
-
-        def worker(order: list[uuid.UUID]) -> None:
-            try:
-                start.wait()
-                claimed.append(set(inspections_claim(inspection_ids=order)))
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=worker, args=(order,)) for order in (ids, ids[::-1])]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        claimed, errors = claim_at_once([ids, ids[::-1]])
         assert errors == []
         first, second = claimed
         assert first.isdisjoint(second) and first | second == set(ids)
