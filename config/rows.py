@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models.sql import InsertQuery
+from django.db.models.sql import InsertQuery, Query
 
 M = TypeVar("M", bound=models.Model)
 
@@ -140,23 +140,13 @@ def returned_instances(
     model: type[M], fields: Sequence["models.Field[Any, Any]"], rows: Sequence[Sequence[Any]], using: str = "default"
 ) -> list[M]:
     """Instances of `model` from rows that a statement returned (`RETURNING` the fields'
-    columns, in order), each value passed through its field's converters as a query's are."""
-    connection = connections[using]
-    converted = []  # (index, column, its converters) for the fields that have any
-    for index, field in enumerate(fields):
-        column = field.get_col(model._meta.db_table)
-        field_converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if field_converters:
-            converted.append((index, column, field_converters))
+    columns, in order), each value passed through its field's converters by Django's own
+    compiler, as a query's are."""
+    compiler = connections[using].ops.compiler("SQLCompiler")(Query(model), connections[using], using)
+    converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
     names = [field.attname for field in fields]
-    instances = []
-    for row in rows:
-        values = list(row)
-        for index, column, field_converters in converted:
-            for converter in field_converters:
-                values[index] = converter(values[index], column, connection)
-        instances.append(model.from_db(using, names, values))
-    return instances
+    converted = compiler.apply_converters(rows, converters) if converters else rows
+    return [model.from_db(using, names, values) for values in converted]
 
 
 def _concrete(field: object) -> "models.Field[Any, Any]":
