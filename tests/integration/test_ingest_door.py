@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from django.conf import settings
+from django.db import connections
 
 from config.queues import inspection_queue
 from inspection.feeder import multipart_body
@@ -140,8 +141,13 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
     def send(n: int) -> tuple[int, str]:
         headers, body = multipart(key, image, f"GRP-{n}")
         status, _, answer = post(ingest, headers=headers, body=body)
-        # Committed before the answer: the row is there the moment the 202 arrives.
-        assert Inspection.objects.filter(id=answer["id"]).exists()
+        try:
+            # Committed before the answer: the row is there the moment the 202 arrives.
+            assert Inspection.objects.filter(id=answer["id"]).exists()
+        finally:
+            # The pool's threads are not Django's: left open, their connections would keep
+            # the test database from being dropped at the end of the session.
+            connections.close_all()
         return status, answer["id"]
 
     with ThreadPoolExecutor(max_workers=32) as pool:
