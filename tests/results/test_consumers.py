@@ -4,10 +4,11 @@ import asyncio
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from config.asgi import application
@@ -17,6 +18,14 @@ from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def consumer_connections_closed():
+    """The consumers reach the database on asgiref's own thread, whose connection Django keeps
+    for CONN_MAX_AGE: left open, it would keep the test database from being dropped."""
+    yield
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 def run_inspection_and_close(inspection_id) -> None:
