@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -16,6 +16,7 @@ from inspection.lifecycle import _claimed_in_one_statement, _claimed_under_lock,
 from inspection.models import Inspection
 from inspection.services import Upload, inspection_create
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from tests.threads import closing_connections
 
 IMAGE = jpeg_bytes()
 
@@ -69,14 +70,13 @@ def claim_at_once(orders: list[list[uuid.UUID]]) -> tuple[list[set[uuid.UUID]], 
     errors: list[BaseException] = []
     start = threading.Barrier(len(orders))
 
+    @closing_connections
     def worker(order: list[uuid.UUID]) -> None:
         try:
             start.wait()
             claimed.append(set(inspections_claim(inspection_ids=order)))
         except BaseException as exc:  # reported to the test
             errors.append(exc)
-        finally:
-            connections.close_all()
 
     threads = [threading.Thread(target=worker, args=(order,)) for order in orders]
     for thread in threads:

@@ -3,13 +3,13 @@
 import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from inspection import services
 from inspection.models import Inspection
 from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station
+from tests.threads import closing_connections
 
 URL = "/api/v1/inspections/"
 
@@ -66,12 +66,10 @@ def test_racing_retries_get_one_inspection():
     barrier = threading.Barrier(8)
     answers: list = []
 
+    @closing_connections
     def send() -> None:
         barrier.wait()
-        try:
-            answers.append(post(key, data, "race-000001"))
-        finally:
-            connection.close()  # each thread's own connection, or the test database stays in use
+        answers.append(post(key, data, "race-000001"))
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for thread in threads:

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from django.conf import settings
-from django.db import connections
 
 from config.queues import inspection_queue
 from inspection.feeder import multipart_body
@@ -20,6 +19,7 @@ from inspection.services import Upload, inspection_create
 from tests.factories import image_bytes, jpeg_bytes, make_line, make_station
 from tests.messages import queued_groups
 from tests.processes import process_env, start_gunicorn_ingest
+from tests.threads import closing_connections
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -138,16 +138,12 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
     broker.delete(queue)
     image = jpeg_bytes()
 
+    @closing_connections
     def send(n: int) -> tuple[int, str]:
         headers, body = multipart(key, image, f"GRP-{n}")
         status, _, answer = post(ingest, headers=headers, body=body)
-        try:
-            # Committed before the answer: the row is there the moment the 202 arrives.
-            assert Inspection.objects.filter(id=answer["id"]).exists()
-        finally:
-            # The pool's threads are not Django's: left open, their connections would keep
-            # the test database from being dropped at the end of the session.
-            connections.close_all()
+        # Committed before the answer: the row is there the moment the 202 arrives.
+        assert Inspection.objects.filter(id=answer["id"]).exists()
         return status, answer["id"]
 
     with ThreadPoolExecutor(max_workers=32) as pool:

@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 
 from config.asgi import application
@@ -16,6 +16,7 @@ from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
 from results.live import SINGLE_EVENT_TYPE, line_group, publish_json
 from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
+from tests.threads import closing_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,15 +27,6 @@ def consumer_connections_closed():
     for CONN_MAX_AGE: left open, it would keep the test database from being dropped."""
     yield
     asyncio.run(sync_to_async(connections.close_all)())
-
-
-def run_inspection_and_close(inspection_id) -> None:
-    """The worker's path in a thread of its own, whose connection must not outlive the test
-    (it would keep the test database from being dropped)."""
-    try:
-        run_inspection(inspection_id)
-    finally:
-        connection.close()
 
 
 def session_cookie() -> bytes:
@@ -61,7 +53,7 @@ def test_a_finished_inspection_reaches_the_lines_dashboards_only():
         assert (await watcher.connect())[0] and (await bystander.connect())[0]
         assert await watcher.receive_json_from() == {"type": "hello", "line": "press-7"}
         assert await bystander.receive_json_from() == {"type": "hello", "line": "press-8"}
-        await asyncio.to_thread(run_inspection_and_close, inspection.id)  # commits, then publishes
+        await asyncio.to_thread(closing_connections(run_inspection), inspection.id)  # commits, then publishes
         message = await watcher.receive_json_from(timeout=5)
         assert message["type"] == "inspection"
         assert message["inspection"]["id"] == str(inspection.id)

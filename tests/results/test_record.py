@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from results.services import (
 )
 from tests.factories import make_line, make_model, make_station
 from tests.inspection.test_claims import accept
+from tests.threads import closing_connections
 
 SCRATCHES = [
     FoundDefect("spot", 0.55, [1, 2, 3, 4], 4),
@@ -131,13 +132,12 @@ class InThread(threading.Thread):
         self.answer: Any = None
         self.error: BaseException | None = None
 
+    @closing_connections
     def run(self) -> None:
         try:
             self.answer = self.call()
         except BaseException as exc:  # reported to the test
             self.error = exc
-        finally:
-            connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
