@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from inspection.engine import LoadedModel
+    from inspection.inference.engine import LoadedModel
     from inspection.models import InspectionModel
     from lines.models import Station
 
@@ -92,7 +92,7 @@ def bare(spec: "InspectionModel", images: list[bytes], count: int) -> tuple[floa
     other. On a GPU it is the forward pass alone (pixels to the device, the model, answers
     back): there the worker decodes on the CPU cores while the GPU runs the previous batch,
     so the GPU's own rate is the ceiling. The CPU's decoding rate is printed beside it."""
-    from inspection import engine
+    from inspection.inference import engine
 
     on_gpu = engine.load_model(spec).device.type == "cuda"
     best = (0.0, 0)
@@ -110,7 +110,7 @@ def bare_rate(spec: "InspectionModel", images: list[bytes], count: int, batch_si
     """(a) at one batch size: `count` images through the necessary work, images/s."""
     import torch
 
-    from inspection import engine
+    from inspection.inference import engine
 
     loaded = engine.load_model(spec)
     on_gpu = loaded.device.type == "cuda"
@@ -142,7 +142,7 @@ def bare_measured(spec: "InspectionModel", images: list[bytes], count: int, batc
 def device_name() -> str:
     import torch
 
-    from inspection import engine
+    from inspection.inference import engine
 
     device = engine.inference_device()
     if device.type == "cuda":
@@ -155,7 +155,7 @@ def decode_rate(images: list[bytes], loaded: "LoadedModel", count: int) -> float
     this host's cores, in threads as the worker runs it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from inspection import engine
+    from inspection.inference import engine
 
     with ThreadPoolExecutor(DECODE_THREADS) as pool:
         started = time.perf_counter()
@@ -179,10 +179,10 @@ def drain(station: "Station", images: list[bytes], count: int, timeout: float, *
     from django.db.models import Max
     from django.test import override_settings
 
-    from inspection import storage
     from inspection.constants import Status
+    from inspection.ingest import storage
+    from inspection.ingest.services import Upload, inspection_stored, inspections_record_group
     from inspection.models import Inspection
-    from inspection.services import Upload, inspection_stored, inspections_record_group
 
     rows = []
     for n in range(count):
@@ -276,7 +276,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from inspection import engine
+    from inspection.inference import engine
     from lines.models import ProductionLine
     from lines.services import station_create
 

@@ -60,7 +60,7 @@ def jpeg_of_about(target: int) -> bytes:
 
 
 def multipart(jpeg: bytes) -> tuple[bytes, str]:
-    from inspection.feeder import multipart_body
+    from inspection.demo.feeder import multipart_body
 
     return multipart_body({"serial": "BENCH-1"}, filename="part.jpg", content=jpeg, content_type="image/jpeg")
 
@@ -97,7 +97,7 @@ def setup_kensa(env: dict[str, str]) -> str:
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--verbosity", "0"], env=env, cwd=ROOT, check=True)
     script = (
         "import io, torch, torchvision; "
-        "from inspection.registry import inspection_model_register; "
+        "from inspection.inference.registry import inspection_model_register; "
         "from lines.services import line_get_or_create, station_create; "
         "m = torchvision.models.get_model('mobilenet_v3_small', weights=None, num_classes=2); "
         "b = io.BytesIO(); torch.save(m.state_dict(), b); "

@@ -9,7 +9,7 @@ from PIL import Image
 def camera_photo(rng: random.Random, noise: "np.random.Generator", **part: str) -> Image.Image:
     """A 1280 x 1024 synthetic part with sensor noise, as real camera images have: without it
     the smooth synthetic surface compresses far below the size a line camera sends."""
-    from inspection.synthetic import make_part
+    from inspection.demo.synthetic import make_part
 
     image = make_part(rng, size=(1280, 1024), **part).image
     pixels = np.asarray(image, dtype=np.int16) + noise.normal(0, 6, (1024, 1280, 3))

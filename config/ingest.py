@@ -2,7 +2,7 @@
 config/gunicorn.py, KENSA_ROLE=ingest) runs.
 
 Direct uploads (`POST /api/v1/inspections/`) go to their door on the event loop
-(inspection/api/door.py): no middleware, URL resolution or thread per request, and the rows
+(inspection/ingest/door.py): no middleware, URL resolution or thread per request, and the rows
 of concurrent uploads committed together. Everything else the ingest role serves (tus at
 /api/v1/uploads/, /ready, /health, /metrics) goes to Django's own ASGI handler.
 """
@@ -16,7 +16,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()
 
-from inspection.api import door  # noqa: E402 - Django must be set up first
+from inspection.ingest import door  # noqa: E402 - Django must be set up first
 
 UPLOAD_PATH = "/api/v1/inspections/"
 

@@ -13,7 +13,7 @@ from kombu import Queue
 from rest_framework.serializers import ModelSerializer
 
 from config.env import env_bool, env_float, env_int, env_list, env_optional_str, env_str
-from config.queues import ALL_QUEUES, DEFAULT_QUEUE
+from inspection.queues import ALL_QUEUES, DEFAULT_QUEUE
 
 # Lets admin and DRF classes be subscripted with their model at run time, as the type stubs want.
 django_stubs_ext.monkeypatch(extra_classes=[ModelSerializer])
@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "lines",
     "inspection",
+    "inspection.demo",
     "results",
 ]
 
@@ -201,7 +202,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "inspection.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -211,7 +212,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Take queues in the order the worker lists them (config/queues.py), never round robin.
+    # Take queues in the order the worker lists them (inspection/queues.py), never round robin.
     "queue_order_strategy": "priority",
     # A message not acknowledged within this many seconds goes to another worker. It must
     # exceed the longest inspection batch, or a slow batch would be delivered twice.

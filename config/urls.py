@@ -2,14 +2,15 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from config import health
+from inspection import health
 from results import views as dashboards
 
 urlpatterns = [
     path("", dashboards.line_index, name="line-index"),
     path("lines/<slug:line_code>/", dashboards.line_dashboard, name="line-dashboard"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("inspection.api.urls")),
+    path("api/v1/", include("inspection.ingest.urls")),
+    path("api/v1/", include("results.api.inspection_urls")),
     path("api/v1/", include("results.api.urls")),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),

@@ -4,11 +4,12 @@ here and everything else (pages, admin, WebSockets, the MES API) to daphne."""
 
 from django.urls import include, path
 
-from config import health
 from config.urls import handler404, not_found  # noqa: F401 - the same JSON 404
+from inspection import health
 
 urlpatterns = [
-    path("api/v1/", include("inspection.api.urls")),
+    path("api/v1/", include("inspection.ingest.urls")),
+    path("api/v1/", include("results.api.inspection_urls")),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("", include("django_prometheus.urls")),

@@ -2,11 +2,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from config.errors import ApiError
-from inspection.lifecycle import inspections_requeue
-from inspection.models import Inspection, InspectionModel, ModelEvent
-from inspection.registry import model_promote
-from results.models import Defect
+from inspection.errors import ApiError
+from inspection.inference.registry import model_promote, model_rollback
+from inspection.lifecycle.sweeper import inspections_requeue
+from inspection.models import Defect, Inspection, InspectionModel, ModelEvent
+from lines.admin import ProductionLineAdmin
+from lines.models import ProductionLine
 
 
 @admin.register(InspectionModel)
@@ -71,3 +72,19 @@ class InspectionAdmin(admin.ModelAdmin[Inspection]):
         skipped = queryset.count() - count
         note = f" ({skipped} skipped: only failed or expired ones are queued again)" if skipped else ""
         self.message_user(request, f"{count} inspections queued again{note}.", messages.SUCCESS)
+
+
+@admin.action(description="Roll back the selected lines to their previous model")
+def roll_back_model(modeladmin: ProductionLineAdmin, request: HttpRequest, queryset: QuerySet[ProductionLine]) -> None:
+    for line in queryset:
+        try:
+            event = model_rollback(line=line, by=request.user.get_username())
+        except ApiError as refusal:
+            modeladmin.message_user(request, str(refusal.detail), messages.ERROR)
+            continue
+        modeladmin.message_user(request, f"Line {line.code} is back on {event.model}.", messages.SUCCESS)
+
+
+# A line's model is the registry's business: its action joins the line's admin from here, so
+# that lines/ never imports inspection/ (docs/architecture.md).
+ProductionLineAdmin.actions = [*ProductionLineAdmin.actions, roll_back_model]

@@ -1,9 +1,12 @@
 import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 
-from inspection.constants import ModelAction, ModelFormat, ModelStage, Status, TaskType, Verdict
+from inspection.constants import TERMINAL_STATUSES, ModelAction, ModelFormat, ModelStage, Status, TaskType, Verdict
 
 
 class InspectionModel(models.Model):
@@ -97,6 +100,35 @@ class ResumableUpload(models.Model):
         return f"upload {self.id} ({self.offset}/{self.length})"
 
 
+def claim_stale_before(now: datetime) -> datetime:
+    """Claims taken before this have outlived KENSA_CLAIM_LEASE_SECONDS: their worker is presumed dead."""
+    return now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
+
+
+class InspectionQuerySet(models.QuerySet["Inspection"]):
+    """The rules about which rows are in which state of the lifecycle, written once: the ORM
+    paths use these methods and the hand-written claim statement is compiled from `claimable`
+    (inspection/lifecycle/claims.py)."""
+
+    def unowned(self, *, now: datetime, stale: datetime | None = None) -> "InspectionQuerySet":
+        """No live worker owns the row: queued, or running since before `stale` (by default
+        the claim lease before `now`)."""
+        stale = claim_stale_before(now) if stale is None else stale
+        return self.filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale))
+
+    def claimable(self, *, now: datetime, stale: datetime | None = None) -> "InspectionQuerySet":
+        """Unowned, still within its deadline and with attempts left: a worker may take it."""
+        return self.unowned(now=now, stale=stale).filter(deadline_at__gte=now, attempts__lt=F("attempt_limit"))
+
+    def waiting(self) -> "InspectionQuerySet":
+        """Accepted and not finished: queued, or claimed by a worker."""
+        return self.filter(status__in=[Status.QUEUED, Status.RUNNING])
+
+    def terminal(self) -> "InspectionQuerySet":
+        """Finished for good: done, failed or expired."""
+        return self.filter(status__in=TERMINAL_STATUSES)
+
+
 class Inspection(models.Model):
     """One image of one part, from upload to verdict. The database is the source of truth.
 
@@ -135,6 +167,8 @@ class Inspection(models.Model):
         max_length=255, blank=True, help_text="The station's Idempotency-Key: its retries return this inspection."
     )
 
+    objects = InspectionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-received_at"]
         indexes = [
@@ -154,3 +188,26 @@ class Inspection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_id}:{self.serial} ({self.status})"
+
+
+class Defect(models.Model):
+    """A defect the model found on an inspection's image: the model's own output, written with
+    the verdict in the worker's result round and never edited afterwards.
+
+    `box` is `[x0, y0, x1, y1]` in pixels of the original image and `area` its size in pixels;
+    both are empty for classification models, which say what is wrong but not where.
+    """
+
+    inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="defects")
+    label = models.CharField(max_length=100)
+    confidence = models.FloatField()
+    box = models.JSONField(null=True, blank=True)
+    area = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        # The table keeps the name it had when defects belonged to the results app.
+        db_table = "results_defect"
+        ordering = ["inspection", "-confidence", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.confidence:.2f})"

@@ -8,7 +8,7 @@ from collections import Counter
 from celery import Task, shared_task
 from django.db import close_old_connections
 
-from config.queues import inspection_queue
+from inspection.queues import inspection_queue
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def inspect_image(self: Task, inspection_id: str) -> dict[str, int]:
 
 
 def _inspect(task: Task, inspection_ids: list[uuid.UUID]) -> dict[str, int]:
-    from inspection.worker import run_inspections
+    from inspection.inference.worker import run_inspections
 
     request = task.request
     if len(inspection_ids) > 1 and (request.retries or (request.delivery_info or {}).get("redelivered")):
@@ -75,7 +75,7 @@ def _send_alone(task: Task, inspection_ids: list[uuid.UUID], *, countdown: float
 @shared_task(name="inspection.tasks.expire_uploads")
 def expire_uploads() -> int:
     """Delete resumable uploads abandoned past KENSA_UPLOAD_EXPIRY_SECONDS."""
-    from inspection.resumable import uploads_expire
+    from inspection.ingest.resumable import uploads_expire
 
     return uploads_expire()
 
@@ -83,6 +83,7 @@ def expire_uploads() -> int:
 @shared_task(name="inspection.tasks.sweep_inspections")
 def sweep_inspections() -> dict[str, int]:
     """Expire what is past its deadline, then re-send what may have lost its message."""
-    from inspection.lifecycle import inspections_expire, inspections_requeue_stale
+    from inspection.lifecycle.finish import inspections_expire
+    from inspection.lifecycle.sweeper import inspections_requeue_stale
 
     return {"expired": inspections_expire(), "requeued": inspections_requeue_stale()}

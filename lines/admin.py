@@ -1,9 +1,9 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from config.errors import ApiError
-from inspection.registry import model_rollback
 from lines.models import ProductionLine, Station
 from lines.services import station_rotate_key
 
@@ -22,17 +22,8 @@ class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
     list_filter = ["priority", "active"]
     search_fields = ["code", "name"]
     inlines = [StationInline]
-    actions = ["roll_back_model"]
-
-    @admin.action(description="Roll back the selected lines to their previous model")
-    def roll_back_model(self, request: HttpRequest, queryset: QuerySet[ProductionLine]) -> None:
-        for line in queryset:
-            try:
-                event = model_rollback(line=line, by=request.user.get_username())
-            except ApiError as refusal:
-                self.message_user(request, str(refusal.detail), messages.ERROR)
-                continue
-            self.message_user(request, f"Line {line.code} is back on {event.model}.", messages.SUCCESS)
+    # The model registry adds its roll-back action here (inspection/admin.py): lines know no models.
+    actions: list[Any] = []
 
 
 @admin.register(Station)

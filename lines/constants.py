@@ -2,7 +2,7 @@ from django.db import models
 
 
 class Priority(models.TextChoices):
-    """A line's priority picks the queue its inspections go to (config/queues.py)."""
+    """A line's priority picks the queue its inspections go to (inspection/queues.py)."""
 
     CRITICAL = "critical", "Critical"
     HIGH = "high", "High"

@@ -37,7 +37,7 @@ def station_by_key(key: str) -> Station | None:
 
 def station_cached(key: str) -> object:
     """station_by_key's answer (a Station or None) if this process looked it up recently, else
-    NOT_CACHED. It asks no database, so an event loop may call it (inspection/api/door.py)."""
+    NOT_CACHED. It asks no database, so an event loop may call it (inspection/ingest/door.py)."""
     cached = _stations.get(hash_station_key(key))
     if cached is not None and time.monotonic() - cached[0] < settings.KENSA_STATION_CACHE_SECONDS:
         return cached[1]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from results.models import Defect
+from inspection.models import Defect
 
 
 @admin.register(Defect)

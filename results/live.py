@@ -7,14 +7,12 @@ up over REST. A failed push therefore never fails the inspection; it is logged.
 import asyncio
 import logging
 import threading
-import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from channels.layers import get_channel_layer
 
-from config.per_process import PerProcess
-from results.api.serializers import inspections_json
+from inspection.payloads import InspectionPayload
+from inspection.per_process import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +41,14 @@ def line_group(line_code: str) -> str:
     return f"line.{line_code}"
 
 
-def publish_inspections(*, inspection_ids: Sequence[uuid.UUID]) -> None:
-    """Push finished inspections, read back from the database, to their lines' dashboards:
-    one read for all of them."""
-    from results.selectors import inspections_with_results
-
-    if not inspection_ids or get_channel_layer() is None:
-        return
-    inspections = inspections_with_results().filter(id__in=list(inspection_ids))
-    publish_json(inspections_json(list(inspections)))
-
-
-def publish_json(inspections: Sequence[dict[str, Any]]) -> None:
-    """Push inspections' JSON (results.api.serializers) to their lines' dashboards: one event
+def publish_json(inspections: Sequence[InspectionPayload]) -> None:
+    """Push finished inspections to their lines' dashboards (subscribed to inspection.events
+    in results/apps.py): one event
     per line, in the order given, all the sends at once on the push loop."""
     layer = get_channel_layer()
     if layer is None or not inspections:
         return
-    by_line: dict[str, list[dict[str, Any]]] = {}
+    by_line: dict[str, list[InspectionPayload]] = {}
     for data in inspections:
         by_line.setdefault(data["line"], []).append(data)
     messages = [(line_group(line), {"type": EVENT_TYPE, "inspections": members}) for line, members in by_line.items()]

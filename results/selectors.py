@@ -3,18 +3,10 @@
 import uuid
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q
 
-from inspection.constants import TERMINAL_STATUSES
 from inspection.models import Inspection
-from results.models import Defect
-
-
-def inspections_with_results() -> QuerySet[Inspection]:
-    """Inspections with everything their JSON shows, in a fixed number of queries."""
-    return Inspection.objects.select_related("line", "station", "model").prefetch_related(
-        Prefetch("defects", queryset=Defect.objects.order_by("-confidence", "id"))
-    )
+from inspection.selectors import inspections_with_results
 
 
 def inspection_get(inspection_id: uuid.UUID) -> Inspection | None:
@@ -30,9 +22,7 @@ def finished_inspections_after(
     earlier may still be committing in another transaction, and a cursor that moved past its
     timestamp would skip it forever.
     """
-    queryset = inspections_with_results().filter(
-        status__in=TERMINAL_STATUSES, finished_at__isnull=False, finished_at__lt=settled_before
-    )
+    queryset = inspections_with_results().terminal().filter(finished_at__isnull=False, finished_at__lt=settled_before)
     if line_id is not None:
         queryset = queryset.filter(line_id=line_id)
     if after is not None:
@@ -43,10 +33,6 @@ def finished_inspections_after(
 
 def recent_inspections(*, line_id: int, limit: int) -> list[Inspection]:
     """The line's latest finished inspections, oldest first (for a dashboard's first paint)."""
-    rows = list(
-        inspections_with_results()
-        .filter(line_id=line_id, status__in=TERMINAL_STATUSES)
-        .order_by("-finished_at", "-id")[:limit]
-    )
+    rows = list(inspections_with_results().terminal().filter(line_id=line_id).order_by("-finished_at", "-id")[:limit])
     rows.reverse()
     return rows

@@ -4,9 +4,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from inspection.payloads import inspections_json
 from lines.models import ProductionLine
 from results.api.pagination import cursor_after
-from results.api.serializers import inspections_json
 from results.selectors import recent_inspections
 
 RECENT_ON_FIRST_PAINT = 40

@@ -5,6 +5,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from inspection.events import subscribe_finished, unsubscribe_finished
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_test_redis() -> Iterator[None]:
@@ -24,3 +26,12 @@ def redis_client() -> redis.Redis:
 def stored_files() -> set[Path]:
     root = Path(settings.KENSA_DATA_DIR) / "storage" / "images"
     return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+
+@pytest.fixture
+def finished_events() -> Iterator[list]:
+    """Every inspection payload announced by the "finished" event while the test runs."""
+    announced: list = []
+    subscribe_finished(announced.extend)
+    yield announced
+    unsubscribe_finished(announced.extend)

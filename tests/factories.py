@@ -9,12 +9,12 @@ import torch
 import torchvision
 from PIL import Image
 
-from inspection import storage
+from inspection.demo.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
+from inspection.inference.registry import check_artifact, inspection_model_register
+from inspection.inference.worker import Outcome, run_inspections
+from inspection.ingest import storage
+from inspection.ingest.services import Upload, inspection_stored
 from inspection.models import Inspection, InspectionModel
-from inspection.registry import check_artifact, inspection_model_register
-from inspection.services import Upload, inspection_stored
-from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
-from inspection.worker import Outcome, run_inspections
 from lines.constants import Priority
 from lines.models import ProductionLine, Station
 from lines.services import station_create

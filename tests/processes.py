@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from config.queues import ALL_QUEUES
+from inspection.queues import ALL_QUEUES
 
 BIN = Path(sys.executable).parent
 
@@ -110,7 +110,7 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> Pr
 
 def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 8) -> Process:
     """A worker as production runs it: one process, a thread per inspection in flight, one
-    batched forward pass at a time (inspection/batching.py)."""
+    batched forward pass at a time (inspection/inference/batching.py)."""
     node = f"{name}-{os.getpid()}@%h"
     queues = ",".join(ALL_QUEUES)
     command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, "--pool", "threads", "-c", str(concurrency)]

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from config.errors import ApiError
+from inspection.errors import ApiError
 
 
 def encode_cursor(finished_at: datetime, inspection_id: uuid.UUID) -> str:

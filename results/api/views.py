@@ -7,11 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApiError
-from inspection.api.permissions import IsPlantUser
+from inspection.errors import ApiError
+from inspection.payloads import inspections_json
+from inspection.permissions import IsPlantUser
 from lines.models import ProductionLine
 from results.api.pagination import cursor_after, decode_cursor
-from results.api.serializers import inspections_json
 from results.selectors import finished_inspections_after
 
 # How long a result must have been written before the feed shows it; see the selector.

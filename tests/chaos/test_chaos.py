@@ -21,9 +21,8 @@ import pytest
 from django.db import connection
 
 from inspection.constants import TERMINAL_STATUSES, Status
-from inspection.feeder import upload
-from inspection.models import Inspection
-from results.models import Defect
+from inspection.demo.feeder import upload
+from inspection.models import Defect, Inspection
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 from tests.processes import process_env, start_beat, start_daphne, start_redis, start_worker
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.queues import ALL_QUEUES
+from inspection.queues import ALL_QUEUES
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 promtool = shutil.which("promtool")
@@ -31,7 +31,7 @@ def test_compose_runs_the_documented_entry_points():
     worker = services["worker"]["command"]
     assert worker[:4] == ["celery", "-A", "config", "worker"]
     assert tuple(worker[worker.index("-Q") + 1].split(",")) == ALL_QUEUES
-    # The batcher gathers inspections across the threads of one process (inspection/batching.py).
+    # The batcher gathers inspections across the threads of one process (inspection/inference/batching.py).
     assert worker[worker.index("--pool") + 1] == "threads"
     batch_size = int(services["worker"]["environment"]["KENSA_BATCH_SIZE"])
     assert int(worker[worker.index("--concurrency") + 1]) >= 2 * batch_size

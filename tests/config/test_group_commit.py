@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from config.group_commit import GroupCommit
+from inspection.ingest.group_commit import GroupCommit
 
 
 class Recorder:

@@ -2,7 +2,7 @@
 
 import os
 
-from config.per_process import PerProcess
+from inspection.per_process import PerProcess
 
 
 def test_the_value_is_made_once_and_again_in_a_forked_child():

@@ -1,4 +1,4 @@
-"""config.rows: insert and insert_many write the same rows as Model.objects.create; update_many
+"""inspection.rows: insert and insert_many write the same rows as Model.objects.create; update_many
 writes each row's own values, on PostgreSQL and on the demo's SQLite."""
 
 import uuid
@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from config import rows
+from inspection import rows
 from inspection.models import Inspection
 from lines.models import ProductionLine, Station
 from tests.factories import make_line, make_model, make_station

@@ -1,4 +1,4 @@
-"""The per-process backlog answer (inspection/backlog.py): the exact check against real rows,
+"""The per-process backlog answer (inspection/ingest/backlog.py): the exact check against real rows,
 one check at a time however many uploads find the answer stale, a stale answer serving while
 the door refreshes it in the background, and checks spaced by their cost."""
 
@@ -11,11 +11,10 @@ from typing import cast
 
 import pytest
 
-from config.per_process import PerProcess
-from inspection import backlog
-from inspection.api import door
-from inspection.backlog import BacklogGauge, backlog_reaches_limit
+from inspection.ingest import backlog, door
+from inspection.ingest.backlog import BacklogGauge, backlog_reaches_limit
 from inspection.models import Inspection
+from inspection.per_process import PerProcess
 from lines.models import ProductionLine
 from tests.factories import make_line, make_station, stored_inspection
 

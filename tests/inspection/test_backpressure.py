@@ -4,9 +4,9 @@ import pytest
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from config.per_process import PerProcess
-from inspection import backlog
+from inspection.ingest import backlog
 from inspection.models import Inspection
+from inspection.per_process import PerProcess
 from tests.factories import jpeg_bytes, make_line, make_station
 
 pytestmark = pytest.mark.django_db

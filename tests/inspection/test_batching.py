@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from inspection.batching import Allowance, Batcher, Combiner
+from inspection.inference.batching import Allowance, Batcher, Combiner
 
 
 class Recorder:

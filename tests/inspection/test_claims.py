@@ -12,9 +12,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from inspection.constants import Status
-from inspection.lifecycle import _claimed_in_one_statement, _claimed_under_lock, inspections_claim
+from inspection.ingest.services import Upload, inspection_create
+from inspection.lifecycle.claims import _claimed_in_one_statement, _claimed_under_lock, inspections_claim
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 from tests.threads import closing_connections
 
@@ -48,9 +48,8 @@ def test_a_claim_takes_the_claimable_rows_and_returns_them_as_stored(claim, sett
     station, _ = make_station(make_line(model=make_model(always="good")))
     inspections, claimable = one_of_each(station)
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.KENSA_CLAIM_LEASE_SECONDS)
 
-    rows = claim([inspection.id for inspection in inspections] + [uuid.uuid4()], now, stale)
+    rows = claim([inspection.id for inspection in inspections] + [uuid.uuid4()], now)
 
     assert {row.id for row in rows} == claimable
     for row in rows:
@@ -98,3 +97,18 @@ def test_racing_claim_rounds_take_each_inspection_once():
         first, second = claimed
         assert first.isdisjoint(second) and first | second == set(ids)
         assert set(Inspection.objects.filter(id__in=ids).values_list("attempts", flat=True)) == {1}
+
+
+@pytest.mark.django_db
+def test_the_one_statement_claim_follows_the_claim_lease_of_the_moment(settings):
+    """The statement is compiled once from Inspection.objects.claimable(); the lease's cut-off
+    is filled in per round, so a changed KENSA_CLAIM_LEASE_SECONDS is obeyed."""
+    station, _ = make_station(make_line(model=make_model(always="good")))
+    held = accept(station)
+    Inspection.objects.filter(id=held.id).update(
+        status=Status.RUNNING, started_at=timezone.now() - timedelta(seconds=30), attempts=1
+    )
+    settings.KENSA_CLAIM_LEASE_SECONDS = 60
+    assert _claimed_in_one_statement([held.id], timezone.now()) == []
+    settings.KENSA_CLAIM_LEASE_SECONDS = 10
+    assert [row.id for row in _claimed_in_one_statement([held.id], timezone.now())] == [held.id]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from inspection.demo_metrics import ClassScore, class_scores, format_scores, pixel_iou
+from inspection.demo.scores import ClassScore, class_scores, format_scores, pixel_iou
 
 LABELS = ["good", "scratch", "spot"]
 

@@ -9,44 +9,45 @@ import random
 import pytest
 from django.core.management import call_command
 
-from inspection import demo_model, demo_segmentation, engine
 from inspection.constants import ModelFormat, ModelStage, TaskType, Verdict
+from inspection.demo import classifier, segmentation
+from inspection.demo.synthetic import DEMO_LABELS, make_part
+from inspection.inference import engine
+from inspection.inference.registry import check_artifact
+from inspection.inference.verdicts import judge_classification, judge_segmentation
 from inspection.models import InspectionModel
-from inspection.registry import check_artifact
-from inspection.synthetic import DEMO_LABELS, make_part
-from inspection.verdicts import judge_classification, judge_segmentation
 from lines.models import ProductionLine
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_a_briefly_trained_classifier_is_a_valid_artifact_and_the_same_for_the_same_seed():
-    first = demo_model.train_demo_classifier(seed=3, count=30, epochs=1)
-    again = demo_model.train_demo_classifier(seed=3, count=30, epochs=1)
+    first = classifier.train_demo_classifier(seed=3, count=30, epochs=1)
+    again = classifier.train_demo_classifier(seed=3, count=30, epochs=1)
     assert first.artifact == again.artifact
     assert [score.label for score in first.scores] == DEMO_LABELS
     assert sum(score.support for score in first.scores) == 6  # the held-out fifth
     check_artifact(
-        architecture=demo_model.ARCHITECTURE,
+        architecture=classifier.ARCHITECTURE,
         artifact=first.artifact,
         labels=DEMO_LABELS,
-        input_size=demo_model.INPUT_SIZE,
+        input_size=classifier.INPUT_SIZE,
         format=ModelFormat.STATE_DICT,
         task=TaskType.CLASSIFICATION,
     )
 
 
 def test_a_briefly_trained_segmentation_model_is_a_valid_artifact_and_the_same_for_the_same_seed():
-    first = demo_segmentation.train_demo_segmenter(seed=3, count=20, epochs=1)
-    again = demo_segmentation.train_demo_segmenter(seed=3, count=20, epochs=1)
+    first = segmentation.train_demo_segmenter(seed=3, count=20, epochs=1)
+    again = segmentation.train_demo_segmenter(seed=3, count=20, epochs=1)
     assert first.artifact == again.artifact
     assert [score.label for score in first.scores] == DEMO_LABELS
     assert all(score.iou is not None and 0 <= score.iou <= 1 for score in first.scores)
     check_artifact(
-        architecture=demo_segmentation.ARCHITECTURE,
+        architecture=segmentation.ARCHITECTURE,
         artifact=first.artifact,
         labels=DEMO_LABELS,
-        input_size=demo_segmentation.INPUT_SIZE,
+        input_size=segmentation.INPUT_SIZE,
         format=ModelFormat.STATE_DICT,
         task=TaskType.SEGMENTATION,
     )
@@ -54,8 +55,8 @@ def test_a_briefly_trained_segmentation_model_is_a_valid_artifact_and_the_same_f
 
 def test_build_demo_model_registers_the_segmentation_model_and_a_worker_serves_it(monkeypatch):
     # A brief training run: this checks registration, promotion and serving, not accuracy.
-    brief = functools.partial(demo_segmentation.train_demo_segmenter, count=20, epochs=1)
-    monkeypatch.setattr(demo_segmentation, "train_demo_segmenter", brief)
+    brief = functools.partial(segmentation.train_demo_segmenter, count=20, epochs=1)
+    monkeypatch.setattr(segmentation, "train_demo_segmenter", brief)
     line = ProductionLine.objects.create(code="demo-seg", name="Demo segmentation")
     out = io.StringIO()
     call_command("build_demo_model", task="segmentation", segmentation_line="demo-seg", stdout=out)
@@ -69,7 +70,7 @@ def test_build_demo_model_registers_the_segmentation_model_and_a_worker_serves_i
         ModelFormat.STATE_DICT,
         ModelStage.PRODUCTION,
     )
-    assert spec.version == demo_segmentation.model_version(7)
+    assert spec.version == segmentation.model_version(7)
     loaded = engine.load_model(spec)
     part = make_part(random.Random(1), label="spot", size=(640, 512))
     [scores] = engine.infer(loaded, [engine.preprocess(part.jpeg(), loaded)])
@@ -106,12 +107,12 @@ def test_build_demo_model_trains_a_classifier_that_tells_every_defect_apart():
 
 
 def test_build_demo_model_keeps_trained_weights_and_a_fresh_database_reuses_them(monkeypatch, tmp_path):
-    brief = functools.partial(demo_model.train_demo_classifier, count=30, epochs=1)
-    monkeypatch.setattr(demo_model, "train_demo_classifier", brief)
+    brief = functools.partial(classifier.train_demo_classifier, count=30, epochs=1)
+    monkeypatch.setattr(classifier, "train_demo_classifier", brief)
     out = io.StringIO()
     call_command("build_demo_model", task="classification", artifacts=tmp_path, stdout=out)
     [kept] = tmp_path.iterdir()
-    assert kept.name == f"demo-surface-{demo_model.model_version(7)}.pt"
+    assert kept.name == f"demo-surface-{classifier.model_version(7)}.pt"
     first = InspectionModel.objects.get(name="demo-surface")
 
     InspectionModel.objects.all().delete()  # as a fresh database: the version must be registered anew
@@ -119,7 +120,7 @@ def test_build_demo_model_keeps_trained_weights_and_a_fresh_database_reuses_them
     def not_again(**_: object) -> None:
         raise AssertionError("trained again although its weights were kept")
 
-    monkeypatch.setattr(demo_model, "train_demo_classifier", not_again)
+    monkeypatch.setattr(classifier, "train_demo_classifier", not_again)
     call_command("build_demo_model", task="classification", artifacts=tmp_path, stdout=out)
     again = InspectionModel.objects.get(name="demo-surface")
     assert again.sha256 == first.sha256 == hashlib.sha256(kept.read_bytes()).hexdigest()

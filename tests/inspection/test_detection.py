@@ -9,13 +9,13 @@ import torch
 import torchvision
 from django.core.management import call_command
 
-from config.errors import ApiError
-from inspection import engine
 from inspection.constants import TaskType, Verdict
+from inspection.errors import ApiError
+from inspection.inference import engine
+from inspection.inference.registry import check_artifact, inspection_model_register, model_promote
+from inspection.inference.verdicts import Detections, judge_detection
+from inspection.inference.worker import Outcome
 from inspection.models import InspectionModel
-from inspection.registry import check_artifact, inspection_model_register, model_promote
-from inspection.verdicts import Detections, judge_detection
-from inspection.worker import Outcome
 from tests.factories import make_line, run_inspection
 from tests.inspection.test_worker import accept
 

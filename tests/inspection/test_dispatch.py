@@ -1,4 +1,4 @@
-"""The upload path's task message (inspection/dispatch.py) is the one Celery and kombu write."""
+"""The upload path's task message (inspection/ingest/dispatch.py) is the one Celery and kombu write."""
 
 import base64
 import json
@@ -7,8 +7,8 @@ import uuid
 import pytest
 import redis
 
-from inspection import dispatch
-from inspection.dispatch import send_inspections
+from inspection.ingest import dispatch
+from inspection.ingest.dispatch import send_inspections
 from inspection.tasks import inspect_images
 from tests.messages import queued_groups
 

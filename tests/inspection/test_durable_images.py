@@ -9,9 +9,9 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from rest_framework.test import APIClient
 
-from inspection import storage
+from inspection.ingest import storage
+from inspection.ingest.services import Upload, inspection_create, inspections_record_group
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create, inspections_record_group
 from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
 

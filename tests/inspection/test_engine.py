@@ -11,10 +11,10 @@ import pytest
 import torch
 import torchvision
 
-from inspection import engine
-from inspection.model_check import build_architecture
-from inspection.registry import check_artifact, inspection_model_register
-from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
+from inspection.demo.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
+from inspection.inference import engine
+from inspection.inference.model_check import build_architecture
+from inspection.inference.registry import check_artifact, inspection_model_register
 from tests.factories import jpeg_bytes
 
 
@@ -105,7 +105,7 @@ class DoublesLoneImages(torch.nn.Module):
 
 def test_a_model_whose_trace_answers_differently_stays_eager(caplog):
     module = _served(DoublesLoneImages())
-    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+    with caplog.at_level(logging.WARNING, logger="inspection.inference.engine"):
         served = engine.as_graph(module, "doubles@1", 8, torch.device("cpu"))
     assert served is module
     assert "tracing failed: traced outputs differ" in caplog.text
@@ -118,7 +118,7 @@ def test_a_model_that_cannot_be_traced_stays_eager(caplog):
             return torch.tensor(images.mean(dim=(2, 3)).tolist())
 
     module = _served(ComputesInPython())
-    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+    with caplog.at_level(logging.WARNING, logger="inspection.inference.engine"):
         served = engine.as_graph(module, "in-python@1", 8, torch.device("cpu"))
     assert served is module
     assert "runs eagerly, slower under load: tracing failed" in caplog.text
@@ -142,7 +142,7 @@ def test_two_models_loading_at_once_are_both_served_as_graphs(caplog):
         served[n] = engine.as_graph(modules[n], f"model-{n}", 32, torch.device("cpu"))
 
     threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
-    with caplog.at_level(logging.WARNING, logger="inspection.engine"):
+    with caplog.at_level(logging.WARNING, logger="inspection.inference.engine"):
         for thread in threads:
             thread.start()
         for thread in threads:

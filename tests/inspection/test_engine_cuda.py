@@ -10,11 +10,11 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from inspection import engine
-from inspection.model_check import build_architecture
+from inspection.demo.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
+from inspection.inference import engine
+from inspection.inference.model_check import build_architecture
+from inspection.inference.registry import check_artifact, inspection_model_register
 from inspection.models import InspectionModel
-from inspection.registry import check_artifact, inspection_model_register
-from inspection.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS
 from tests.factories import jpeg_bytes
 
 pytestmark = [

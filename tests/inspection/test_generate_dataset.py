@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from inspection.synthetic import DATASET_VERSION, DEMO_LABELS
+from inspection.demo.synthetic import DATASET_VERSION, DEMO_LABELS
 
 
 def generate(out, *args: str) -> dict:

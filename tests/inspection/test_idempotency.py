@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.test import Client
 
-from inspection import services
+from inspection.ingest import services
 from inspection.models import Inspection
 from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station

@@ -9,7 +9,7 @@ from django.db import IntegrityError
 from PIL import Image
 from rest_framework.test import APIClient
 
-from config import rows
+from inspection import rows
 from inspection.constants import Status
 from inspection.models import Inspection
 from tests.conftest import stored_files

@@ -9,11 +9,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from config.errors import ApiError
 from inspection.constants import ModelAction, ModelStage, Verdict
+from inspection.demo.synthetic import DEMO_LABELS
+from inspection.errors import ApiError
+from inspection.inference.registry import check_artifact_isolated, model_promote, model_rollback
 from inspection.models import InspectionModel, ModelEvent
-from inspection.registry import check_artifact_isolated, model_promote, model_rollback
-from inspection.synthetic import DEMO_LABELS
 from tests.factories import _artifact_always, make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 

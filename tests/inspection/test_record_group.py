@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 from prometheus_client import REGISTRY
 
-from config.queues import inspection_queue
-from inspection import storage
+from inspection.ingest import storage
+from inspection.ingest.services import Upload, inspection_create, inspections_record_group
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create, inspections_record_group
+from inspection.queues import inspection_queue
 from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
 
 pytestmark = pytest.mark.django_db(transaction=True)

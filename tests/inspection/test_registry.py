@@ -6,10 +6,10 @@ import pytest
 import torch
 import torchvision
 
-from config.errors import ApiError
+from inspection.demo.synthetic import DEMO_LABELS
+from inspection.errors import ApiError
+from inspection.inference.registry import inspection_model_register
 from inspection.models import InspectionModel
-from inspection.registry import inspection_model_register
-from inspection.synthetic import DEMO_LABELS
 from tests.factories import _artifact_always, make_model
 
 pytestmark = pytest.mark.django_db

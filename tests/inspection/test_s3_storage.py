@@ -9,10 +9,10 @@ from django.contrib.auth import get_user_model
 from moto.server import ThreadedMotoServer
 from rest_framework.test import APIClient
 
-from inspection import engine
 from inspection.constants import Status, Verdict
+from inspection.inference import engine
+from inspection.inference.worker import Outcome
 from inspection.models import Inspection
-from inspection.worker import Outcome
 from tests.factories import jpeg_bytes, make_line, make_model, make_station, run_inspection
 from tests.processes import free_port
 

@@ -9,11 +9,11 @@ import torch
 import torchvision
 from django.core.management import call_command
 
-from inspection import engine
 from inspection.constants import Verdict
+from inspection.inference import engine
+from inspection.inference.verdicts import judge_segmentation
+from inspection.inference.worker import Outcome
 from inspection.models import InspectionModel
-from inspection.verdicts import judge_segmentation
-from inspection.worker import Outcome
 from tests.factories import make_line, run_inspection
 from tests.inspection.test_worker import accept
 
@@ -103,8 +103,8 @@ def test_two_separate_regions_of_one_label_are_two_defects():
 def test_a_torchvision_segmentation_state_dict_is_checked_without_any_download():
     """torchvision builds segmentation models with an ImageNet backbone by default; Kensa
     builds them with none (this machine, like a plant network, cannot download one)."""
-    from config.errors import ApiError
-    from inspection.registry import check_artifact
+    from inspection.errors import ApiError
+    from inspection.inference.registry import check_artifact
 
     model = torchvision.models.get_model(
         "lraspp_mobilenet_v3_large", weights=None, weights_backbone=None, num_classes=len(LABELS)

@@ -1,4 +1,4 @@
-"""The image store's hash and write (inspection/storage.py) give the same result for an image
+"""The image store's hash and write (inspection/ingest/storage.py) give the same result for an image
 held in memory, which they use where it lies, and for one spooled to disk, read in chunks."""
 
 import hashlib
@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from inspection import storage
+from inspection.ingest import storage
 
 # Past storage's read chunk, so the spooled stream is read and written in more than one piece.
 BIG = os.urandom(storage._CHUNK * 2 + 12345)

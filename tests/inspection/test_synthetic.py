@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from inspection.synthetic import DEMO_LABELS, make_dataset, make_part, make_parts
+from inspection.demo.synthetic import DEMO_LABELS, make_dataset, make_part, make_parts
 
 
 def test_the_same_seed_draws_the_same_parts_and_another_seed_other_ones():

@@ -10,8 +10,8 @@ import pytest
 from celery import Task
 from django.core.files.storage import default_storage
 
-from inspection import engine
 from inspection.constants import Status
+from inspection.inference import engine
 from inspection.models import Inspection
 from inspection.tasks import inspect_image, inspect_images
 from tests.factories import make_line, make_model

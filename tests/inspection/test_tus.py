@@ -9,8 +9,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
+from inspection.ingest.resumable import part_path, uploads_expire
 from inspection.models import Inspection, ResumableUpload
-from inspection.resumable import part_path, uploads_expire
 from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station
 

@@ -9,11 +9,11 @@ from django.core.files.storage import default_storage
 from django.db.models import F
 from django.utils import timezone
 
-from inspection import engine
 from inspection.constants import ErrorCode, Status, Verdict
+from inspection.inference import engine
+from inspection.inference.worker import Outcome
+from inspection.ingest.services import Upload, inspection_create
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create
-from inspection.worker import Outcome
 from tests.factories import jpeg_bytes, make_line, make_model, make_station, run_inspection
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def accept(line, data: bytes | None = None) -> Inspection:
 def storage_fails_for(monkeypatch, inspection: Inspection) -> None:
     """Make the worker's storage read of this inspection's image fail, as a timed-out bucket
     does; other images read normally."""
-    from inspection import worker
+    from inspection.inference import worker
 
     read_image = worker.read_image
 
@@ -195,9 +195,9 @@ def test_an_error_after_the_claim_releases_it_and_a_poison_image_fails_after_its
 def test_a_worker_that_lost_its_claim_writes_nothing(settings):
     """A worker stalls past its lease, another claims and finishes; the first one's result
     is discarded, not added."""
-    from inspection.lifecycle import inspections_claim
-    from inspection.verdicts import Judgement
-    from results.services import Result, inspections_record_results
+    from inspection.inference.verdicts import Judgement
+    from inspection.lifecycle.claims import inspections_claim
+    from inspection.lifecycle.results import Result, inspections_record_results
 
     model = make_model(always="spot")
     inspection = accept(make_line(model=model))
@@ -213,8 +213,8 @@ def test_a_worker_that_lost_its_claim_writes_nothing(settings):
 
 
 def test_a_round_of_claims_takes_what_is_claimable_once(settings):
-    from inspection.lifecycle import inspections_claim
-    from inspection.worker import _claim_round
+    from inspection.inference.worker import _claim_round
+    from inspection.lifecycle.claims import inspections_claim
 
     line = make_line(model=make_model(always="good"))
     fresh, done, late, spent = (accept(line) for _ in range(4))
@@ -234,9 +234,9 @@ def test_a_round_of_claims_takes_what_is_claimable_once(settings):
 
 
 def test_a_round_of_results_writes_each_owned_inspection_once(django_capture_on_commit_callbacks):
-    from inspection.lifecycle import inspections_claim
-    from inspection.verdicts import FoundDefect, Judgement
-    from results.services import Result, inspections_record_results
+    from inspection.inference.verdicts import FoundDefect, Judgement
+    from inspection.lifecycle.claims import inspections_claim
+    from inspection.lifecycle.results import Result, inspections_record_results
 
     model = make_model(always="spot")
     line = make_line(model=model)
@@ -268,8 +268,8 @@ def test_a_round_of_results_writes_each_owned_inspection_once(django_capture_on_
 def test_a_group_is_claimed_in_one_round_and_a_member_that_fails_transiently_is_given_back_alone(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    from inspection import worker
-    from inspection.worker import run_inspections
+    from inspection.inference import worker
+    from inspection.inference.worker import run_inspections
 
     line = make_line(model=make_model(always="spot"))
     good, undecodable, flaky, also_good = (accept(line) for _ in range(4))

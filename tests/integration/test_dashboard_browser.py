@@ -9,7 +9,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from inspection.feeder import upload
+from inspection.demo.feeder import upload
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 
 CHROMIUM = shutil.which("chromium")
@@ -68,7 +68,7 @@ def test_dashboard_shows_a_new_verdict_live(celery_worker_process, daphne_server
 
 
 def test_dashboard_draws_the_boxes_of_a_segmentation_models_defects(celery_worker_process, daphne_server, browser):
-    from inspection.registry import check_artifact, inspection_model_register
+    from inspection.inference.registry import check_artifact, inspection_model_register
     from tests.inspection.test_segmentation import LABELS, PaintedRegions, scripted
 
     model = inspection_model_register(

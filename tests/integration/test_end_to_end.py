@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
 from inspection.constants import Status, Verdict
-from inspection.feeder import upload
+from inspection.demo.feeder import upload
 from inspection.models import Inspection
 from lines.models import ProductionLine as Line
 from tests.factories import jpeg_bytes, make_line, make_model, make_station

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from inspection.constants import Status, Verdict
+from inspection.inference.registry import model_promote
+from inspection.ingest.services import Upload, inspection_create
 from inspection.models import Inspection
-from inspection.registry import model_promote
-from inspection.services import Upload, inspection_create
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,4 @@
-"""The upload door on the ingest server's event loop (inspection/api/door.py), through the real
+"""The upload door on the ingest server's event loop (inspection/ingest/door.py), through the real
 server as docker/ runs it: each refusal of the upload API, idempotent retries racing, the
 line's backpressure, raw bodies, and the group commit's rows and tasks."""
 
@@ -12,10 +12,10 @@ import pytest
 import redis
 from django.conf import settings
 
-from config.queues import inspection_queue
-from inspection.feeder import multipart_body
+from inspection.demo.feeder import multipart_body
+from inspection.ingest.services import Upload, inspection_create
 from inspection.models import Inspection
-from inspection.services import Upload, inspection_create
+from inspection.queues import inspection_queue
 from tests.factories import image_bytes, jpeg_bytes, make_line, make_station
 from tests.messages import queued_groups
 from tests.processes import process_env, start_gunicorn_ingest
@@ -168,7 +168,7 @@ def test_a_large_16_bit_png_is_checked_off_the_loop_and_accepted(ingest):
     import numpy as np
     from PIL import Image
 
-    from inspection.api.door import INLINE_MAX_BYTES
+    from inspection.ingest.door import INLINE_MAX_BYTES
 
     line = make_line(code="door-big")
     _, key = make_station(line)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inspection.constants import Status
-from inspection.feeder import upload
+from inspection.demo.feeder import upload
 from inspection.models import Inspection
 from tests.factories import jpeg_bytes, make_line, make_station
 from tests.processes import process_env, start_gunicorn_ingest
@@ -61,7 +61,7 @@ def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
     refused in the API's error shape, and nothing is stored for them."""
     import http.client
 
-    from inspection.feeder import multipart_body
+    from inspection.demo.feeder import multipart_body
 
     line = make_line(code="ingest-refusals")
     _, key = make_station(line)

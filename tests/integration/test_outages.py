@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 
 from inspection.constants import Status
-from inspection.feeder import upload
-from inspection.lifecycle import inspections_requeue_stale
+from inspection.demo.feeder import upload
+from inspection.lifecycle.sweeper import inspections_requeue_stale
 from inspection.models import Inspection
 from tests.conftest import stored_files
 from tests.factories import jpeg_bytes, make_line, make_station

@@ -1,5 +1,5 @@
-"""The live push of a recorded round is built from the rows in hand, not read back: it must
-be the JSON that the API gives for the same inspections, defects in the same order."""
+"""The "finished" event of a recorded round is built from the rows in hand, not read back: it
+must be the JSON that the API gives for the same inspections, defects in the same order."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -7,17 +7,16 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inspection.constants import Verdict
-from inspection.lifecycle import inspections_claim
-from inspection.verdicts import FoundDefect, Judgement
-from results import services
-from results.services import Result, inspections_record_results
+from inspection.inference.verdicts import FoundDefect, Judgement
+from inspection.lifecycle.claims import inspections_claim
+from inspection.lifecycle.results import Result, inspections_record_results
 from tests.factories import make_line, make_model
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_live_push_of_a_round_is_what_the_api_serves(monkeypatch, django_capture_on_commit_callbacks):
+def test_the_finished_event_of_a_round_is_what_the_api_serves(finished_events, django_capture_on_commit_callbacks):
     model = make_model(always="spot")
     line = make_line(code="push-1", model=model)
     inspections = [accept(line), accept(line)]
@@ -35,8 +34,7 @@ def test_the_live_push_of_a_round_is_what_the_api_serves(monkeypatch, django_cap
         ),
         Judgement(Verdict.PASS, []),
     ]
-    pushed: list[dict] = []
-    monkeypatch.setattr(services, "publish_json", pushed.extend)
+    pushed = finished_events
 
     with django_capture_on_commit_callbacks(execute=True):
         results = [

@@ -14,17 +14,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from inspection.constants import Status, Verdict
-from inspection.lifecycle import inspections_claim
-from inspection.models import Inspection
-from inspection.verdicts import FoundDefect, Judgement
-from results.models import Defect
-from results.services import (
+from inspection.inference.verdicts import FoundDefect, Judgement
+from inspection.lifecycle.claims import inspections_claim
+from inspection.lifecycle.results import (
     Result,
     _finished,
     _recorded_in_one_statement,
     _recorded_under_lock,
     inspections_record_results,
 )
+from inspection.models import Defect, Inspection
 from tests.factories import make_line, make_model, make_station
 from tests.inspection.test_claims import accept
 from tests.threads import closing_connections

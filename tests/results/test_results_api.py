@@ -9,8 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inspection.constants import Status, Verdict
-from inspection.models import Inspection
-from results.models import Defect
+from inspection.models import Defect, Inspection
 from tests.factories import make_line, make_station
 from tests.inspection.test_worker import accept
 

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import ApiError
 from inspection.constants import ModelFormat, TaskType
-from inspection.registry import inspection_model_register, model_promote
+from inspection.errors import ApiError
+from inspection.inference.registry import inspection_model_register, model_promote
 from lines.models import ProductionLine
 
 

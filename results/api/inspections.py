@@ -1,0 +1,55 @@
+"""One inspection, for its station, the MES and dashboards: its JSON and its stored image."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseRedirect
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inspection.ingest.authentication import StationKeyAuthentication
+from inspection.models import Inspection
+from inspection.payloads import inspection_json
+from inspection.permissions import CanSeeInspection
+from results.selectors import inspection_get
+
+READ_AUTHENTICATION = [StationKeyAuthentication, TokenAuthentication, SessionAuthentication]
+
+
+class InspectionObjectView(APIView):
+    authentication_classes = READ_AUTHENTICATION
+    permission_classes = [CanSeeInspection]
+
+    def get_inspection(self, request: Request, inspection_id: Any) -> Inspection:
+        inspection = inspection_get(inspection_id)
+        if inspection is None:
+            raise NotFound("No inspection has this id.")
+        self.check_object_permissions(request, inspection)
+        return inspection
+
+
+class InspectionDetailView(InspectionObjectView):
+    def get(self, request: Request, inspection_id: Any) -> Response:
+        return Response(inspection_json(self.get_inspection(request, inspection_id)))
+
+
+class InspectionImageView(InspectionObjectView):
+    """The stored image, for dashboards and the MES; storage itself is never public."""
+
+    def get(self, request: Request, inspection_id: Any) -> FileResponse | HttpResponseRedirect:
+        inspection = self.get_inspection(request, inspection_id)
+        if settings.KENSA_S3_BUCKET:
+            # The client fetches the bytes from object storage itself, with a link that
+            # expires in minutes; nothing streams through the web process.
+            return HttpResponseRedirect(default_storage.url(inspection.image_key))
+        try:
+            handle = default_storage.open(inspection.image_key, "rb")
+        except FileNotFoundError:
+            raise NotFound("The image is no longer in storage (retention may have removed it).") from None
+        response = FileResponse(handle, content_type=f"image/{inspection.image_format.lower()}")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
