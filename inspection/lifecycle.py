@@ -116,8 +116,8 @@ def _claim_statement() -> str:
     """PostgreSQL: lock the claimable rows in id order (as the two-statement claim does, so
     that no two rounds deadlock), update them and return them as now stored, in one statement.
     One round trip instead of four (BEGIN, SELECT, UPDATE, COMMIT), so the rows stay locked for
-    one statement only, and no ORM query to compile: measured alone in rounds of 32, about 30
-    µs less of the worker's CPU per image and 10 µs less of PostgreSQL's (README, Workers)."""
+    one statement only, and no ORM query to compile: less CPU in the worker and in PostgreSQL
+    (docs/performance.md#inference)."""
     quote = connection.ops.quote_name
     table = quote(Inspection._meta.db_table)
     # Concrete fields are those with a column.
