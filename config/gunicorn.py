@@ -5,7 +5,7 @@
 gunicorn manages the processes (restarts, graceful shutdown, the metrics hooks below); each
 runs uvicorn's event loop (uvloop, and httptools to parse HTTP), where direct uploads go to
 their door (inspection/ingest/door.py). daphne keeps the pages and WebSockets. The worker count
-and type were chosen by measurement (bench/ingest.py, see README).
+and type were chosen by measurement (bench/ingest.py, see docs/performance.md#ingest).
 """
 
 import os

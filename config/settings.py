@@ -289,8 +289,8 @@ KENSA_IMAGES_IN_FLIGHT = env_int("KENSA_IMAGES_IN_FLIGHT", 4 * KENSA_BATCH_SIZE,
 # Model versions a worker keeps loaded (most recently used); a swap loads the new one first.
 KENSA_MODEL_CACHE_SIZE = env_int("KENSA_MODEL_CACHE_SIZE", 3, minimum=1)
 # Threads of one forward pass on the CPU (torch's intra-op threads); 0: half the CPUs the worker
-# may use, at least one. The other half decodes the next batch meanwhile: on two cores, two
-# torch threads beside a decoding thread took 70 ms for a batch that one took in 15.
+# may use, at least one. The other half decodes the next batch meanwhile: more torch threads
+# beside the decoding threads made batches slower, not faster (docs/performance.md#inference).
 KENSA_TORCH_THREADS = env_int("KENSA_TORCH_THREADS", 0, minimum=0)
 # Device for inference: "auto" takes CUDA when present, else the CPU.
 KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")

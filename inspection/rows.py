@@ -10,8 +10,8 @@ models that have no receivers, and only with primary keys set by the caller.
 `insert_many` writes a group of rows with PostgreSQL's `COPY … FROM STDIN`, one statement
 like a multi-row INSERT, so all rows or none. A multi-row INSERT has more parameters than
 psycopg keeps parsed, so psycopg parsed its SQL for every group, in Python; COPY sends no SQL
-per row, and psycopg formats the rows in C. For groups of 3 to 32 inspections it cost 29 to
-46 % less of the writer's CPU per row (README, "Serving uploads"). SQLite, which has no COPY,
+per row, and psycopg formats the rows in C, which costs the writer clearly less CPU per row
+(docs/performance.md#ingest). SQLite, which has no COPY,
 gets the INSERT with one VALUES tuple per row.
 
 `update_many` writes a different value per row with one statement, as `bulk_update` does,

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 # A round's finished inspections of one line travel as one event (the consumer sends each
 # as its own WebSocket message): a channel-layer send per inspection cost the worker as much
-# CPU as writing the results (0.2 ms an image, on the push thread). The single-inspection
+# CPU as writing the results (docs/performance.md#inference). The single-inspection
 # event is still delivered, for messages sent by a worker of the previous release.
 EVENT_TYPE = "inspections.finished"
 SINGLE_EVENT_TYPE = "inspection.finished"

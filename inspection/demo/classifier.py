@@ -117,8 +117,8 @@ def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 16)
     """Train on four fifths of `count` synthetic parts; score on the held-out fifth.
 
     The same seed gives different weights on different processors (torch's CPU kernels round
-    differently), so the epochs leave a margin: 12 scored spot and dent F1 0.99 on one machine
-    and 0.93 on another (an AMD EPYC), where 16 score at least 0.98."""
+    differently), so the epochs leave a margin: 12 were not enough on every machine
+    (docs/performance.md#demo-model-training)."""
     splits = make_dataset(seed, count, size=PART_SIZE)
     train_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["train"]])
     train_y = torch.tensor([DEMO_LABELS.index(part.label) for part in splits["train"]])

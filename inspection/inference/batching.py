@@ -145,8 +145,8 @@ class Combiner:
     a quiet worker waits for nothing but the linger, and a busy one makes rounds as large as
     its backlog: the Python work of a round (Django's ORM, the live push's serializer) is
     mostly per round, and the GIL it holds is what every other thread of the worker waits for.
-    Measured on a 2-core CPU worker with a 10 ms linger: rounds running side by side averaged
-    3-4 inspections and the worker did 62 images/s; one round at a time, 126.
+    Rounds running side by side stayed small, and the worker did about half the images/s of
+    one round at a time (docs/performance.md#inference).
 
     A round runs in its first caller's thread, not a thread of its own: a database write runs
     on that caller's connection, inside whatever transaction it has open (tests hold one per

@@ -120,8 +120,8 @@ def _load_uncached(spec: InspectionModel) -> LoadedModel:
         raise ModelLoadError(ErrorCode.MODEL_LOAD_FAILED, f"{spec} cannot be built from its artifact: {exc}") from exc
     torch.set_num_threads(torch_threads())  # before the first forward pass; global to the process
     device = inference_device()
-    # Channels-last pays on the CPU too: oneDNN's convolutions run mobilenet_v3_small at 128 px
-    # 2.4 times as fast in it (batch 16, two threads: 0.48 ms an image against 1.15). Half
+    # Channels-last pays on the CPU too: oneDNN's convolutions run the demo classifier more than
+    # twice as fast in it (docs/performance.md#inference). Half
     # precision pays on a GPU only. Detection models stay as they are, in float32: their box
     # decoding and non-maximum suppression lose boxes in half precision.
     half = device.type == "cuda" and spec.task != TaskType.DETECTION
@@ -147,8 +147,9 @@ class Served(torch.nn.Module):
 
     Why whole: PyTorch gives up the GIL inside each operation and must take it back after,
     while the worker's other threads hold it for Python work. The normalising and softmax
-    steps, called one by one from Python, cost the batch thread 14 ms a batch in GIL waits;
-    inside the traced graph they cost nothing more than the layers around them.
+    steps, called one by one from Python, cost the batch thread long GIL waits every batch
+    (docs/performance.md#inference); inside the traced graph they cost nothing more than the
+    layers around them.
     """
 
     mean: torch.Tensor  # buffers: they move with the module to its device
@@ -189,12 +190,11 @@ _trace_lock = threading.Lock()
 # convolutions); anything more means the trace took a wrong turn.
 TRACE_TOLERANCE = 1e-4
 # Half precision (CUDA) keeps about three decimal digits, so folding batch norms into its weights
-# rounds them visibly: on an H200 it moved the demo classifier's probabilities by up to 0.006
-# and the segmentation model's by up to 0.027, which refused every half-precision trace at the
-# float32 bound and left the GPU serving eagerly (a forward pass of 32 beside one busy Python
-# thread then took 1.5 s instead of 3 to 20 ms). Half-precision graphs are frozen without
-# folding and run unfused (`_serve_unfused`), so they run the eager model's own kernels: the
-# difference measured there was 0. The bound leaves room for rounding a kernel may still do
+# rounds them visibly: enough to refuse every half-precision trace at the float32 bound, which
+# left the GPU serving eagerly, many times slower beside a busy Python thread
+# (docs/performance.md#inference-on-a-gpu). Half-precision graphs are frozen without
+# folding and run unfused (`_serve_unfused`), so they run the eager model's own kernels and
+# answer as it does. The bound leaves room for rounding a kernel may still do
 # differently, well under what a wrong turn causes.
 HALF_TRACE_TOLERANCE = 2e-3
 
@@ -203,12 +203,12 @@ def _serve_unfused() -> None:
     """Keep TorchScript's fusers out of served graphs, in this (worker) process.
 
     On CUDA the profiling executor compiles fused kernels for the shapes a graph has seen, a
-    few runs after the graph's check at load: the demo segmentation model's answers on an H200
-    then moved by up to 0.011 from the checked ones, and every new batch size (a worker's
-    batches vary from 1 to KENSA_BATCH_SIZE) meant another compilation in the middle of
-    serving. The GPU is not what limits a worker (the demo classifier's forward pass alone did
-    30,000 images/s there, the worker under 1,000), so the answers checked at load are the
-    ones served. On the CPU TorchScript fuses nothing unless asked to, so nothing changes there."""
+    few runs after the graph's check at load: the served answers then moved away from the
+    checked ones, and every new batch size (a worker's batches vary from 1 to
+    KENSA_BATCH_SIZE) meant another compilation in the middle of serving. The GPU is not what
+    limits a worker (its host's CPU is, docs/performance.md#inference-on-a-gpu), so the
+    answers checked at load are the ones served. On the CPU TorchScript fuses nothing unless
+    asked to, so nothing changes there."""
     torch.jit.set_fusion_strategy([("STATIC", 0), ("DYNAMIC", 0)])
 
 
@@ -217,9 +217,9 @@ def as_graph(module: torch.nn.Module, name: str, input_size: int, device: torch.
 
     Why: eager PyTorch gives up the GIL inside each layer and takes it back between layers,
     and a worker's other threads (decoding, database rounds, Celery) hold it for Python work.
-    So an eager forward pass waits for the GIL at every layer: mobilenet_v3_small, batch 16 on
-    one CPU thread, took 40 ms alone and 970 ms beside one busy Python thread. A traced graph
-    runs all its layers in C++ without the GIL: 36 ms beside the same thread.
+    So an eager forward pass waits for the GIL at every layer, and beside one busy Python
+    thread takes many times as long as alone. A traced graph runs all its layers in C++
+    without the GIL, as fast beside such a thread (docs/performance.md#inference).
 
     Detection models stay eager (their outputs vary in size per image, which a trace cannot
     follow). A TorchScript archive is traced too, inside its `Served` wrapper. The trace is

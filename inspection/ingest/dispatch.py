@@ -1,6 +1,6 @@
 """Send inspections' Celery tasks to Redis with one command, from the upload path.
 
-`apply_async` cost 0.9 ms of CPU per upload, as much as the rest of accepting the image:
+`apply_async` cost as much CPU per upload as the rest of accepting the image (docs/performance.md#ingest):
 for every message kombu's Redis transport builds a new Redis client (redis-py fills a table
 of about 170 response callbacks each time) and Celery routes, signals and wraps it. The door
 knows its queue already. So the message is built by Celery itself (`as_task_v2`, the same

@@ -12,7 +12,8 @@ round trip for the uploads that arrive while the previous group commits.
 
 The steps and their refusals are those of the upload view and `inspection_create` (the same
 functions, in the same order); only where they run differs. Measured with bench/ingest.py,
-this costs about half the CPU per upload of the view under gunicorn's threads (README).
+this costs about half the CPU per upload of the view under gunicorn's threads
+(docs/performance.md#ingest).
 """
 
 import asyncio

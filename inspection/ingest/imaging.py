@@ -5,7 +5,7 @@ pixel is decoded (a decompression bomb costs nothing). Then the file must be who
 nothing after its end:
 
 - JPEG, the format of high-rate lines, is checked by structure: a whole JPEG ends with its
-  EOI marker. Decoding it at the door (2 ms for a 1.3 MP image even at 1/8 scale) would add
+  EOI marker. Decoding it at the door (costly even at 1/8 scale, docs/performance.md#ingest) would add
   little: JPEG decoders pass over damaged entropy-coded data, and the worker fails an image it
   cannot decode with `image_decode_failed`.
 - PNG, BMP and TIFF are decoded in full, which is how a truncated or damaged one shows.
@@ -90,8 +90,8 @@ def validate_image(
 # HTML or script file) are made; no camera writes it.
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _JPEG_END = b"\xff\xd9"
-# bytes.find scans a 150 KB camera JPEG for this two-byte marker in 125 us, the regex engine
-# in 47 us: a twentieth of an upload's CPU saved.
+# The regex engine finds this two-byte marker in a camera JPEG markedly faster than bytes.find,
+# a noticeable share of an upload's CPU (docs/performance.md#ingest).
 _JPEG_END_SEARCH = re.compile(re.escape(_JPEG_END))
 _JPEG_START_OF_SCAN = b"\xff\xda"
 

@@ -107,7 +107,8 @@ def _recorded_under_lock(finished: dict[_Owner, _Finished]) -> set[_Owner]:
             .values_list("id", "attempts")
         )
         owned = [finished[owner] for owner in finished if owner in running]
-        # One UPDATE joined to the round's values; bulk_update's CASE WHEN cost 4 ms of CPU a row.
+        # One UPDATE joined to the round's values; bulk_update's CASE WHEN cost far more CPU a row
+        # (docs/performance.md#inference).
         update_many([row for row, _ in owned], ["status", "verdict", "model", "timings", "finished_at"])
         Defect.objects.bulk_create(
             Defect(inspection_id=row.id, label=d.label, confidence=d.confidence, box=d.box, area=d.area)
@@ -127,7 +128,8 @@ def _record_statement() -> str:
     """PostgreSQL: the same write as one statement, in autocommit. The round's results and
     defects come as two JSON documents, each a list of rows: the statement's text is the same
     for every round (a VALUES list changes with the round's size, and is parsed again each
-    time), and psycopg adapting a list into an array took about 5 µs an element, in Python.
+    time), and psycopg adapts a list into an array element by element, in Python
+    (docs/performance.md#inference).
     The owned rows are locked in id order, updated, and only their defects inserted: one round
     trip instead of five (BEGIN, SELECT, UPDATE, INSERT, COMMIT), so the rows stay locked for
     one statement only."""
