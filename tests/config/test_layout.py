@@ -24,8 +24,8 @@ FORBIDDEN = [
 ]
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -53,12 +53,14 @@ def violations(root: Path = ROOT) -> list[str]:
         for path in sorted((root / top).rglob("*.py")):
             if "migrations" in path.parts:
                 continue
-            module = _module_name(path)
+            module = _module_name(path, root)
+            reported: set[tuple[int, str]] = set()  # `from a.b import c` names a.b and a.b.c: one report
             for line, imported in _imports(path):
                 for importer, importee, why in FORBIDDEN:
-                    if _within(module, importer) and _within(imported, importee):
+                    if _within(module, importer) and _within(imported, importee) and (line, why) not in reported:
+                        reported.add((line, why))
                         broken.append(f"{path.relative_to(root)}:{line} imports {imported}: {why}")
-    return sorted(set(broken))
+    return sorted(broken)
 
 
 def test_every_import_points_the_documented_way():

@@ -145,3 +145,36 @@ def test_foreign_origin_is_refused(in_memory_layer):
         await socket.wait(timeout=2)
 
     asyncio.run(scenario())
+
+
+def test_an_expiry_by_the_sweeper_reaches_the_lines_dashboard():
+    """Every terminal transition goes through the one "finished" event, the sweeper's expiries
+    included: a dashboard hears of them at once, not only after a reconnect."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inspection.models import Inspection
+    from inspection.tasks import sweep_inspections
+
+    line = make_line(code="press-12", model=make_model(always="good"))
+    late = accept(line)
+    Inspection.objects.filter(id=late.id).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    cookie = session_cookie()
+
+    async def scenario():
+        watcher = communicator("/ws/lines/press-12/", cookie)
+        assert (await watcher.connect())[0]
+        assert (await watcher.receive_json_from())["type"] == "hello"
+        swept = await asyncio.to_thread(closing_connections(sweep_inspections))
+        assert swept["expired"] == 1
+        message = await watcher.receive_json_from(timeout=5)
+        assert message["type"] == "inspection"
+        assert message["inspection"]["id"] == str(late.id)
+        assert (message["inspection"]["status"], message["inspection"]["error_code"]) == (
+            "expired",
+            "deadline_exceeded",
+        )
+        await watcher.disconnect()
+
+    asyncio.run(scenario())

@@ -1,7 +1,13 @@
 """Bring the whole demo up: Redis if none answers, migrations, two demo lines (one judged by a
 classifier, one by a segmentation model that boxes its defects), each with its model and
-station, then daphne, a Celery worker, beat and a feeder per line; stop them all on Ctrl-C."""
+station, then daphne, a Celery worker, beat and a feeder per line; stop them all on Ctrl-C.
 
+The admin login and the station keys are printed when the services are up, again once the
+first inspection is done (so they do not scroll away under the feeders), and written to
+`demo-credentials.txt` in KENSA_DATA_DIR (var/ by default). The station keys survive a restart
+of the demo: a key in that file that still opens its station is used again."""
+
+import json
 import os
 import random
 import secrets
@@ -20,17 +26,22 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from inspection.demo.synthetic import make_part
+from inspection.models import Inspection
 from inspection.queues import ALL_QUEUES
 from lines.constants import Priority
-from lines.models import Station
+from lines.models import Station, hash_station_key
 from lines.services import line_get_or_create, station_create, station_rotate_key
 
 DEMO_LINE = "demo"
 DEMO_SEGMENTATION_LINE = "demo-seg"
 DEMO_STATION = "cam-1"
 ADMIN_USER = "admin"
+CREDENTIALS_FILE = "demo-credentials.txt"
+# How long the demo waits for its first finished inspection before it repeats the welcome.
+FIRST_RESULT_TIMEOUT_SECONDS = 180
 
 
 class Command(BaseCommand):
@@ -71,7 +82,10 @@ class Command(BaseCommand):
                         ],
                         extra_env={"KENSA_STATION_KEY": key},
                     )
-            self._print_welcome(base_url, password, keys[DEMO_LINE])
+            self._write_credentials(base_url, password, keys)
+            self._print_welcome(base_url, password, keys)
+            if self._first_result():
+                self._print_welcome(base_url, password, keys)
             while all(child.poll() is None for child in self.children):
                 time.sleep(0.5)
             raise CommandError("A demo process stopped unexpectedly; see its output above.")
@@ -139,11 +153,14 @@ class Command(BaseCommand):
             ),
         ]
         call_command("build_demo_model", line=DEMO_LINE, segmentation_line=DEMO_SEGMENTATION_LINE, stdout=self.stdout)
+        kept = self._saved_keys()
         keys = {}
         for line in lines:
             station = Station.objects.filter(line=line, code=DEMO_STATION).first()
             if station is None:
                 _, keys[line.code] = station_create(line=line, code=DEMO_STATION, name="Demo camera")
+            elif line.code in kept and hash_station_key(kept[line.code]) == station.key_hash:
+                keys[line.code] = kept[line.code]  # the key the cameras and scripts already use
             else:
                 keys[line.code] = station_rotate_key(station=station)
         sample = settings.KENSA_DATA_DIR / "sample.jpg"
@@ -189,8 +206,40 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         raise CommandError(f"daphne did not open {host}:{port} within {timeout:.0f} s.")
 
-    def _print_welcome(self, base_url: str, password: str, key: str) -> None:
+    def _credentials_path(self) -> Path:
+        return Path(settings.KENSA_DATA_DIR) / CREDENTIALS_FILE
+
+    def _saved_keys(self) -> dict[str, str]:
+        """The station keys of the last run, by line code; none if the file is missing or unreadable."""
+        try:
+            saved = json.loads(self._credentials_path().read_text())
+            return {str(code): str(key) for code, key in saved["station_keys"].items()}
+        except (OSError, ValueError, KeyError, AttributeError):
+            return {}
+
+    def _write_credentials(self, base_url: str, password: str, keys: dict[str, str]) -> None:
+        """Readable by this user only: it holds the admin password and the station keys."""
+        path = self._credentials_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"url": base_url, "admin": {"user": ADMIN_USER, "password": password}, "station_keys": keys}
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    def _first_result(self) -> bool:
+        """Wait until an inspection of this run has finished (the worker is up and the models are
+        loaded), or the feeders are off, or the wait runs out."""
+        deadline = time.monotonic() + FIRST_RESULT_TIMEOUT_SECONDS
+        since = timezone.now()
+        while time.monotonic() < deadline and all(child.poll() is None for child in self.children):
+            if Inspection.objects.terminal().filter(finished_at__gte=since).exists():
+                return True
+            time.sleep(1.0)
+        return False
+
+    def _print_welcome(self, base_url: str, password: str, keys: dict[str, str]) -> None:
         sample = settings.KENSA_DATA_DIR / "sample.jpg"
+        key = keys[DEMO_LINE]
         self.stdout.write(
             "\n".join(
                 [
@@ -202,6 +251,7 @@ class Command(BaseCommand):
                     f"  Upload an image as the station of line {DEMO_LINE}:",
                     f'    curl -H "Authorization: Bearer {key}" -F image=@{sample} -F serial=MANUAL-1 '
                     f"{base_url}/api/v1/inspections/",
+                    f"  The login and the station keys are also in {self._credentials_path()}.",
                     "",
                 ]
             )
