@@ -167,6 +167,13 @@ class Inspection(models.Model):
         max_length=255, blank=True, help_text="The station's Idempotency-Key: its retries return this inspection."
     )
 
+    feed_position = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Where the result stands in the MES feed (inspection/feed.py); set when it finished.",
+    )
+
     objects = InspectionQuerySet.as_manager()
 
     class Meta:
@@ -177,6 +184,14 @@ class Inspection(models.Model):
             models.Index(fields=["line", "finished_at", "id"], name="inspection_line_finished"),
             models.Index(fields=["finished_at", "id"], name="inspection_finished"),
             models.Index(fields=["line", "status"], name="inspection_line_status"),
+            models.Index(
+                fields=["feed_position", "id"], name="inspection_feed", condition=Q(feed_position__isnull=False)
+            ),
+            models.Index(
+                fields=["line", "feed_position", "id"],
+                name="inspection_line_feed",
+                condition=Q(feed_position__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

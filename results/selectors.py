@@ -1,10 +1,11 @@
 """Reads on results, shaped for the API, the dashboards and the live feed."""
 
 import uuid
-from datetime import datetime
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import QuerySet
 
+from inspection import feed
 from inspection.models import Inspection
 from inspection.selectors import inspections_with_results
 
@@ -14,25 +15,33 @@ def inspection_get(inspection_id: uuid.UUID) -> Inspection | None:
 
 
 def finished_inspections_after(
-    *, line_id: int | None, after: tuple[datetime, uuid.UUID] | None, settled_before: datetime, limit: int
+    *, line_id: int | None, after: tuple[int, uuid.UUID] | None, limit: int
 ) -> list[Inspection]:
-    """Finished inspections ordered by (finished_at, id), strictly after the cursor position.
-
-    Only rows finished before `settled_before` are returned: a result written a moment
-    earlier may still be committing in another transaction, and a cursor that moved past its
-    timestamp would skip it forever.
-    """
-    queryset = inspections_with_results().terminal().filter(finished_at__isnull=False, finished_at__lt=settled_before)
+    """Finished inspections in feed order, (feed_position, id), strictly after the cursor's
+    position and below the visible horizon (inspection/feed.py): a result still committing
+    holds the page back instead of being skipped."""
+    queryset: QuerySet[Inspection] = inspections_with_results().filter(feed_position__lt=feed.visible_horizon())
     if line_id is not None:
         queryset = queryset.filter(line_id=line_id)
     if after is not None:
-        finished_at, inspection_id = after
-        queryset = queryset.filter(Q(finished_at__gt=finished_at) | Q(finished_at=finished_at, id__gt=inspection_id))
-    return list(queryset.order_by("finished_at", "id")[:limit])
+        # A row comparison, so that the index (line, feed_position, id) starts at the cursor.
+        table = connection.ops.quote_name(Inspection._meta.db_table)
+        position, key = (connection.ops.quote_name(name) for name in ("feed_position", "id"))
+        after_position, after_id = after
+        after_key = Inspection._meta.pk.get_db_prep_value(after_id, connection)  # SQLite keeps uuids as hex
+        queryset = queryset.extra(
+            where=[f"({table}.{position}, {table}.{key}) > (%s, %s)"], params=[after_position, after_key]
+        )
+    return list(queryset.order_by("feed_position", "id")[:limit])
 
 
 def recent_inspections(*, line_id: int, limit: int) -> list[Inspection]:
-    """The line's latest finished inspections, oldest first (for a dashboard's first paint)."""
-    rows = list(inspections_with_results().terminal().filter(line_id=line_id).order_by("-finished_at", "-id")[:limit])
+    """The line's latest finished inspections in feed order, oldest first (for a dashboard's
+    first paint, which then follows the feed from the last of them)."""
+    rows = list(
+        inspections_with_results()
+        .filter(line_id=line_id, feed_position__lt=feed.visible_horizon())
+        .order_by("-feed_position", "-id")[:limit]
+    )
     rows.reverse()
     return rows

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from inspection import feed
 from inspection.constants import ErrorCode, Status
 from inspection.events import announce_finished
 from inspection.models import Inspection, InspectionQuerySet
@@ -31,7 +32,9 @@ def inspections_finish(queryset: InspectionQuerySet, *, status: str, error_code:
     with transaction.atomic():
         ended = list(queryset.select_for_update().order_by("id").values_list("id", flat=True))
         if ended:
-            Inspection.objects.filter(id__in=ended).update(status=status, error_code=error_code, finished_at=now)
+            Inspection.objects.filter(id__in=ended).update(
+                status=status, error_code=error_code, finished_at=now, feed_position=feed.position_expression()
+            )
             announce_finished(lambda: _payloads(ended))
     return ended
 

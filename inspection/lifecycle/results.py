@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from inspection import feed
 from inspection.constants import Status
 from inspection.events import announce_finished
 from inspection.models import Defect, Inspection, InspectionModel
@@ -110,6 +111,7 @@ def _recorded_under_lock(finished: dict[_Owner, _Finished]) -> set[_Owner]:
         # One UPDATE joined to the round's values; bulk_update's CASE WHEN cost far more CPU a row
         # (docs/performance.md#inference).
         update_many([row for row, _ in owned], ["status", "verdict", "model", "timings", "finished_at"])
+        Inspection.objects.filter(id__in=[row.id for row, _ in owned]).update(feed_position=feed.position_expression())
         Defect.objects.bulk_create(
             Defect(inspection_id=row.id, label=d.label, confidence=d.confidence, box=d.box, area=d.area)
             for row, defects in owned
@@ -132,7 +134,7 @@ def _record_statement() -> str:
     (docs/performance.md#inference).
     The owned rows are locked in id order, updated, and only their defects inserted: one round
     trip instead of five (BEGIN, SELECT, UPDATE, INSERT, COMMIT), so the rows stay locked for
-    one statement only."""
+    one statement only. The rows take this transaction's feed position (inspection/feed.py)."""
     quote = connection.ops.quote_name
     inspections, defects = quote(Inspection._meta.db_table), quote(Defect._meta.db_table)
     key, attempts = _column(Inspection, "id"), _column(Inspection, "attempts")
@@ -146,6 +148,7 @@ def _record_statement() -> str:
     return (
         f"WITH new AS (SELECT * FROM jsonb_to_recordset(%(results)s::jsonb) AS new ({result_rows})), "
         f"done AS (UPDATE {inspections} AS i SET status = %(done)s, "
+        f"{_column(Inspection, 'feed_position')} = {feed.position_sql()}, "
         + ", ".join(f"{column} = new.{column}" for column in updated)
         + f" FROM new WHERE i.{key} = new.{key} AND i.{attempts} = new.{attempts} AND i.status = %(running)s "
         f"AND i.{key} IN (SELECT o.{key} FROM {inspections} AS o JOIN new ON o.{key} = new.{key} "

@@ -57,6 +57,7 @@ def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:
                 status=Status.QUEUED,
                 error_code="",
                 finished_at=None,
+                feed_position=None,  # it joins the feed again, at the end, once it finishes anew
                 started_at=None,
                 queued_at=now,
                 deadline_at=now + timedelta(seconds=deadlines[row.line_id]),

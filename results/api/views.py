@@ -1,7 +1,4 @@
-from datetime import timedelta
-
 from django.conf import settings
-from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,12 +11,9 @@ from lines.models import ProductionLine
 from results.api.pagination import cursor_after, decode_cursor
 from results.selectors import finished_inspections_after
 
-# How long a result must have been written before the feed shows it; see the selector.
-SETTLE_SECONDS = 1.0
-
 
 class ResultListView(APIView):
-    """Finished inspections for the MES, oldest first, by cursor.
+    """Finished inspections for the MES, in the order they became visible, by cursor.
 
     `next_cursor` is always given: with no new results it is the cursor that was sent, so a
     poller keeps asking from the same place.
@@ -32,12 +26,7 @@ class ResultListView(APIView):
         cursor = request.query_params.get("cursor") or None
         after = decode_cursor(cursor) if cursor else None
         limit = self._limit(request.query_params.get("limit"))
-        rows = finished_inspections_after(
-            line_id=line_id,
-            after=after,
-            settled_before=timezone.now() - timedelta(seconds=SETTLE_SECONDS),
-            limit=limit,
-        )
+        rows = finished_inspections_after(line_id=line_id, after=after, limit=limit)
         next_cursor = cursor_after(rows, default=cursor)
         return Response(
             {

@@ -8,13 +8,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from inspection import feed
 from inspection.constants import Status, Verdict
 from inspection.models import Defect, Inspection
 from tests.factories import make_line, make_station
 from tests.inspection.test_worker import accept
 
 URL = "/api/v1/results/"
-pytestmark = pytest.mark.django_db
+# Feed positions are transaction ids, visible once committed: each finish commits on its own.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -27,7 +29,10 @@ def mes_client():
 
 def finish(inspection: Inspection, *, seconds_ago: float, verdict: str = Verdict.FAIL, defects: int = 2) -> None:
     Inspection.objects.filter(id=inspection.id).update(
-        status=Status.DONE, verdict=verdict, finished_at=timezone.now() - timedelta(seconds=seconds_ago)
+        status=Status.DONE,
+        verdict=verdict,
+        finished_at=timezone.now() - timedelta(seconds=seconds_ago),
+        feed_position=feed.position_expression(),
     )
     Defect.objects.bulk_create(Defect(inspection=inspection, label="spot", confidence=0.9) for _ in range(defects))
 
@@ -69,8 +74,8 @@ def test_query_count_does_not_grow_with_the_page(mes_client, django_assert_max_n
     line = make_line(code="paint-4")
     for _ in range(20):
         finish(accept(line), seconds_ago=5)
-    # auth token, line lookup, inspections with their joins, defects prefetch
-    with django_assert_max_num_queries(4):
+    # auth token, line lookup, the feed's visible horizon (two), inspections with their joins, defects
+    with django_assert_max_num_queries(6):
         response = mes_client.get(URL, {"line": "paint-4"})
     assert len(response.json()["results"]) == 20
 
