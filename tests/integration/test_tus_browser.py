@@ -92,7 +92,7 @@ class Page:
         assert driver.execute_script("return tus.isSupported") is True
 
     def start(self, image: bytes, serial: str, **options: Any) -> dict[str, Any]:
-        spec = {"endpoint": self.endpoint, "key": self.key, "image": base64.b64encode(image).decode()}
+        spec: dict[str, Any] = {"endpoint": self.endpoint, "key": self.key, "image": base64.b64encode(image).decode()}
         spec |= {"serial": serial, "retryDelays": [0, 200, 200], **options}
         return self._run("kensaTus.start(arguments[0])", spec)
 
