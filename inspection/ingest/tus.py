@@ -6,6 +6,7 @@ station that created it.
 
 import base64
 import binascii
+import re
 import uuid
 from typing import Any
 
@@ -69,7 +70,7 @@ class TusView(APIView):
 
 def _upload_headers(upload: ResumableUpload) -> dict[str, str]:
     return {
-        "Upload-Offset": str(upload.offset),
+        "Upload-Offset": str(resumable.offset_acknowledged(upload)),
         "Upload-Length": str(upload.length),
         "Upload-Expires": http_date(upload.expires_at.timestamp()),
         "Cache-Control": "no-store",
@@ -84,9 +85,14 @@ def _inspection_headers(request: Request, accepted: Accepted | None) -> dict[str
     return {"Kensa-Inspection-Id": str(inspection_id), "Kensa-Inspection-Url": url}
 
 
+# ASCII digits only: str.isdigit accepts "²" and other Unicode digits that int() refuses, and
+# a bound keeps int() from its own limit on long numbers; 20 digits exceed any real size.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
 def _int_header(request: Request, name: str) -> int:
     raw = request.headers.get(name, "")
-    if not raw.isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw):
         raise ApiError(f"{name.lower().replace('-', '_')}_invalid", f"Send {name} as a whole number of bytes.")
     return int(raw)
 
@@ -129,11 +135,9 @@ class UploadDetailView(TusView):
             )
         upload = resumable.upload_get(station=self.station, upload_id=upload_id)
         offset = _int_header(request, "Upload-Offset")
-        if upload.inspection is None:
-            upload = resumable.upload_append(
-                upload=upload, offset=offset, body=request._request, checksum=_checksum(request)
-            )
-        accepted = resumable.upload_finish(upload=upload)
+        accepted = resumable.upload_append(
+            upload=upload, offset=offset, body=request._request, checksum=_checksum(request)
+        )
         headers = _upload_headers(upload) | _inspection_headers(request, accepted)
         return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
 

@@ -1,18 +1,22 @@
 """The tus 1.0.0 protocol at /api/v1/uploads/, request by request."""
 
 import base64
+import errno
 import hashlib
 from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from inspection.ingest import backlog, storage
 from inspection.ingest.resumable import part_path, uploads_expire
 from inspection.models import Inspection, ResumableUpload
+from inspection.per_process import PerProcess
 from tests.conftest import stored_files
-from tests.factories import jpeg_bytes, make_line, make_station
+from tests.factories import jpeg_bytes, make_line, make_station, stored_inspection
 
 URL = "/api/v1/uploads/"
 pytestmark = pytest.mark.django_db
@@ -190,3 +194,167 @@ def test_pieces_must_be_offset_octet_streams(station):
     location = station.create(10)["Location"]
     response = station.patch(location, 0, b"x", content_type="application/json")
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "code"),
+    [
+        ("Upload-Length", "²", "upload_length_invalid"),  # passes str.isdigit, crashes int()
+        ("Upload-Length", "\uff11\uff10", "upload_length_invalid"),  # fullwidth digits
+        ("Upload-Length", "+10", "upload_length_invalid"),
+        ("Upload-Length", "9" * 5000, "upload_length_invalid"),  # past int()'s own digit limit
+        ("Upload-Length", "0", "image_empty"),  # never an image, and never shown unfinished
+    ],
+)
+def test_upload_length_is_ascii_digits(station, header, value, code):
+    response = station.client.post(URL, headers={header: value, "Upload-Metadata": f"serial {b64('S')}"})
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == code
+    assert ResumableUpload.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "-0", "1e3"])
+def test_upload_offset_is_ascii_digits(station, value):
+    location = station.create(10)["Location"]
+    response = station.client.generic(
+        "PATCH", location, data=b"x", content_type=OCTETS, headers={"Upload-Offset": value, "Content-Type": OCTETS}
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "upload_offset_invalid"
+    assert station.head(location)["Upload-Offset"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code"),
+    [
+        ("serial " + b64("TUS\x00-1"), "upload_metadata_invalid"),
+        (f"serial {b64('TUS-1')},filename " + b64("part\x00.jpg"), "upload_metadata_invalid"),
+        (f"serial {b64('TUS-1')},file\x00name {b64('part.jpg')}", "upload_metadata_invalid"),
+    ],
+)
+def test_nul_in_metadata_is_refused_not_a_database_outage(station, metadata, code):
+    response = station.create(100, metadata)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == code
+    assert ResumableUpload.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"), [({"inspection_model": None}, "line_has_no_model"), ({"active": False}, "line_inactive")]
+)
+def test_a_line_that_takes_no_images_is_refused_at_creation(fields, code):
+    line = make_line(code="tus-closed")
+    type(line).objects.filter(id=line.id).update(**fields)
+    _, key = make_station(line)
+    response = Station(key).create(100)
+    # 422, not the direct upload's 409: tus clients read 409 as an offset conflict.
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["code"] == code
+    assert ResumableUpload.objects.count() == 0
+
+
+def upload_all_but_finishing(station: Station, data: bytes) -> str:
+    """Send all of `data` but its last piece, and return the upload's location."""
+    location = station.create(len(data))["Location"]
+    assert station.patch(location, 0, data[:-1000]).status_code == 204
+    return location
+
+
+def finish_refused(station: Station, location: str, data: bytes, status: int, code: str) -> None:
+    """The last piece is refused with `code`, and the upload stays unfinished: HEAD shows its
+    last byte missing (never "complete"), and no inspection exists."""
+    before = stored_files()
+    response = station.patch(location, len(data) - 1000, data[-1000:])
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    head = station.head(location)
+    assert (head.status_code, head["Upload-Offset"], head["Upload-Length"]) == (200, str(len(data) - 1), str(len(data)))
+    assert "Kensa-Inspection-Id" not in head
+    assert not Inspection.objects.filter(serial="TUS-1").exists()
+    assert stored_files() == before
+    # The client's retry, while the condition holds, sends the last byte and is refused again.
+    again = station.patch(location, len(data) - 1, data[-1:])
+    assert (again.status_code, again.json()["error"]["code"]) == (status, code)
+    assert station.head(location)["Upload-Offset"] == str(len(data) - 1)
+
+
+def finished_once(station: Station, location: str, data: bytes) -> None:
+    """Once the condition clears, the client's retry (the last byte) finishes the upload into one inspection."""
+    response = station.patch(location, len(data) - 1, data[-1:])
+    assert response.status_code == 204, response.content
+    assert response["Upload-Offset"] == str(len(data))
+    inspection = Inspection.objects.get(serial="TUS-1")
+    assert response["Kensa-Inspection-Id"] == str(inspection.id)
+    with default_storage.open(inspection.image_key) as stored:
+        assert stored.read() == data
+    head = station.head(location)
+    assert (head["Upload-Offset"], head["Kensa-Inspection-Id"]) == (str(len(data)), str(inspection.id))
+    assert not part_path(ResumableUpload.objects.get().id).exists()
+
+
+@pytest.fixture
+def fresh_backlog(monkeypatch):
+    """Every upload asks the database about the backlog, rather than a per-process answer up
+    to a second old, so the test sees its own changes at once."""
+    monkeypatch.setattr(backlog, "gauge", PerProcess(lambda: backlog.BacklogGauge(interval=0, max_share=1)))
+
+
+def test_a_last_piece_refused_for_a_full_backlog_is_kept_until_the_backlog_clears(fresh_backlog):
+    line = make_line(code="tus-busy", queue_limit=1)
+    station_row, key = make_station(line)
+    station = Station(key)
+    data = jpeg_bytes(size=(640, 512))
+    location = upload_all_but_finishing(station, data)
+    waiting = stored_inspection(station_row, "WAITING")
+    waiting.save()
+
+    finish_refused(station, location, data, 503, "line_backlog_full")
+
+    Inspection.objects.filter(id=waiting.id).update(status="done")
+    finished_once(station, location, data)
+
+
+def test_a_last_piece_refused_for_a_line_without_a_model_is_kept_until_the_line_has_one():
+    line = make_line(code="tus-no-model")
+    _, key = make_station(line)
+    station = Station(key)
+    data = jpeg_bytes(size=(640, 512))
+    location = upload_all_but_finishing(station, data)
+    model = line.inspection_model
+    type(line).objects.filter(id=line.id).update(inspection_model=None)
+
+    finish_refused(station, location, data, 422, "line_has_no_model")
+
+    type(line).objects.filter(id=line.id).update(inspection_model=model)
+    finished_once(station, location, data)
+
+
+def test_a_last_piece_refused_for_unwritable_storage_is_kept(station, monkeypatch):
+    data = jpeg_bytes(size=(640, 512))
+    location = upload_all_but_finishing(station, data)
+    with monkeypatch.context() as failing_disk:  # as tests/inspection/test_durable_images.py's sync_fails
+
+        def eio(path: str) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+
+        failing_disk.setattr(storage, "_sync_filesystem", eio)
+        failing_disk.setattr(storage, "_fsync_path", eio)
+        finish_refused(station, location, data, 503, "storage_unavailable")
+    finished_once(station, location, data)
+
+
+def test_a_last_piece_refused_while_the_database_refuses_inserts_is_kept(station):
+    data = jpeg_bytes(size=(640, 512))
+    location = upload_all_but_finishing(station, data)
+    table = Inspection._meta.db_table
+    with connection.cursor() as cursor:
+        # A real server error at the insert (SQLSTATE 57P01, admin_shutdown), not a stand-in.
+        cursor.execute(
+            "CREATE FUNCTION tus_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$"
+        )
+        cursor.execute(f"CREATE TRIGGER tus_test_refuse BEFORE INSERT ON {table} EXECUTE FUNCTION tus_test_refuse()")
+    finish_refused(station, location, data, 503, "database_unavailable")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER tus_test_refuse ON {table}")
+    finished_once(station, location, data)
