@@ -1,10 +1,14 @@
 from django.contrib import admin
 
+from inspection.admin import ReadOnlyAdminMixin
 from inspection.models import Defect
 
 
 @admin.register(Defect)
-class DefectAdmin(admin.ModelAdmin[Defect]):
+class DefectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Defect]):
+    """Defects are the model's own output, written with the verdict: they are read here, never
+    added, edited or deleted by hand (QA's judgement will be its own records beside them)."""
+
     list_display = ["inspection", "label", "confidence", "area"]
     list_filter = ["label"]
     search_fields = ["inspection__serial", "label"]
