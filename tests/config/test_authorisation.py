@@ -39,15 +39,16 @@ APP_INDEX = "admin app index (app_list)"
 
 CALLERS = ["anonymous", "station", "other_station", "api_token", "plain_user", "viewer", "superuser"]
 
+Outcome = str | int  # OK, LOGIN, or the exact status of a refusal
 OK = "allowed"  # 2xx, or a redirect anywhere but the login page
 LOGIN = "302 to login"
 
 
-def everyone(outcome: object) -> dict[str, object]:
+def everyone(outcome: Outcome) -> dict[str, Outcome]:
     return dict.fromkeys(CALLERS, outcome)
 
 
-def staff_only(*, viewer: object, superuser: object) -> dict[str, object]:
+def staff_only(*, viewer: Outcome, superuser: Outcome) -> dict[str, Outcome]:
     """The admin: whoever is not signed in as staff is sent to its login page (a station key or
     an API token is no admin session)."""
     return {**everyone(LOGIN), "viewer": viewer, "superuser": superuser}
@@ -68,7 +69,7 @@ class Row:
     world's ids; `expect` has one entry per caller."""
 
     path: str
-    expect: dict[str, object]
+    expect: dict[str, Outcome]
     method: str = "get"
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -135,7 +136,7 @@ URLS: dict[str, Row] = {
 
 # The admin's pages for each registered model, as (viewer, superuser) per page: the viewer
 # holds every view_* permission and nothing else.
-EDITABLE = {
+EDITABLE: dict[str, tuple[Outcome, Outcome]] = {
     "changelist": (OK, OK),
     "add": (403, OK),
     "history": (OK, OK),
@@ -146,7 +147,7 @@ EDITABLE = {
 # Nobody writes these by hand, superusers included: the audit trail of model promotions, and
 # the model's own output.
 READ_ONLY = {**EDITABLE, "add": (403, 403), "delete": (403, 403)}
-ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[object, object]]]] = {
+ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
     "auth/group": ("group", EDITABLE),
     "auth/user": ("user", EDITABLE),
     "authtoken/tokenproxy": ("token_user", EDITABLE),
@@ -249,7 +250,7 @@ def world() -> World:
     return World(keys={"station": key_a, "other_station": key_b, "api_token": token.key}, users=users, ids=ids)
 
 
-def outcome_matches(response: Any, expected: object) -> bool:
+def outcome_matches(response: Any, expected: Outcome) -> bool:
     location = response.get("Location", "")
     to_login = response.status_code == 302 and location.startswith("/admin/login/")
     if expected == LOGIN:
@@ -336,7 +337,9 @@ def registered_actions() -> Iterator[tuple[str, str, str]]:
     for model, model_admin in admin.site._registry.items():
         label = f"{model._meta.app_label}.{model._meta.model_name}"
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
-        for _, name, _ in model_admin._get_base_actions():
+        own = (model_admin.get_action(action) for action in model_admin.actions or [])
+        names = {found[1] for found in own if found} | {name for name, _ in admin.site.actions}
+        for name in sorted(names):
             yield f"{label}:{name}", url, name
 
 
