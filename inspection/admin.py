@@ -1,3 +1,9 @@
+"""The registry's and the lifecycle's admin: model versions, their audit trail, inspections.
+
+Every action names the permission it needs, so a staff user who may only look is never
+offered it, and a POST naming it anyway is answered "No action selected" with nothing done.
+"""
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,6 +15,29 @@ from inspection.models import Defect, Inspection, InspectionModel, ModelEvent
 from lines.admin import ProductionLineAdmin
 from lines.models import ProductionLine
 
+PROMOTE_PERMISSION = "inspection.promote_inspectionmodel"
+
+
+def can_promote(request: HttpRequest) -> bool:
+    """Promoting a version and rolling a line back both choose which model judges a line's
+    parts from the next image on: one authority (a QA lead's), held apart from editing drafts
+    or a line's settings, so a custom permission rather than `change` on either model."""
+    return request.user.has_perm(PROMOTE_PERMISSION)
+
+
+class ReadOnlyAdminMixin:
+    """For records nobody edits by hand, superusers included: audit trails and the model's own
+    output. They can be viewed (with a view permission), never added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(InspectionModel)
 class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
@@ -18,7 +47,10 @@ class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
     readonly_fields = ["sha256", "stage", "created_at"]
     actions = ["promote"]
 
-    @admin.action(description="Promote the selected version to production on its line")
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return can_promote(request)
+
+    @admin.action(description="Promote the selected version to production on its line", permissions=["promote"])
     def promote(self, request: HttpRequest, queryset: QuerySet[InspectionModel]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -32,24 +64,17 @@ class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
 
 
 @admin.register(ModelEvent)
-class ModelEventAdmin(admin.ModelAdmin[ModelEvent]):
+class ModelEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ModelEvent]):
     list_display = ["at", "line", "action", "model", "previous", "by"]
     list_filter = ["action", "line"]
     readonly_fields = ["at", "line", "action", "model", "previous", "by"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class DefectInline(admin.TabularInline[Defect, Inspection]):
+class DefectInline(ReadOnlyAdminMixin, admin.TabularInline[Defect, Inspection]):
     model = Defect
     extra = 0
     fields = ["label", "confidence", "box", "area"]
     readonly_fields = ["label", "confidence", "box", "area"]
-    can_delete = False
 
 
 @admin.register(Inspection)
@@ -66,7 +91,7 @@ class InspectionAdmin(admin.ModelAdmin[Inspection]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Queue the selected failed or expired inspections again")
+    @admin.action(description="Queue the selected failed or expired inspections again", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> None:
         count = inspections_requeue(inspection_ids=queryset.values_list("id", flat=True))
         skipped = queryset.count() - count
@@ -74,7 +99,7 @@ class InspectionAdmin(admin.ModelAdmin[Inspection]):
         self.message_user(request, f"{count} inspections queued again{note}.", messages.SUCCESS)
 
 
-@admin.action(description="Roll back the selected lines to their previous model")
+@admin.action(description="Roll back the selected lines to their previous model", permissions=["promote"])
 def roll_back_model(modeladmin: ProductionLineAdmin, request: HttpRequest, queryset: QuerySet[ProductionLine]) -> None:
     for line in queryset:
         try:
@@ -85,6 +110,16 @@ def roll_back_model(modeladmin: ProductionLineAdmin, request: HttpRequest, query
         modeladmin.message_user(request, f"Line {line.code} is back on {event.model}.", messages.SUCCESS)
 
 
-# A line's model is the registry's business: its action joins the line's admin from here, so
-# that lines/ never imports inspection/ (docs/architecture.md).
-ProductionLineAdmin.actions = [*ProductionLineAdmin.actions, roll_back_model]
+class LineWithModelAdmin(ProductionLineAdmin):
+    """The line's admin with the registry's roll-back. A line's model is the registry's business:
+    the action (and the permission it needs) joins the line's admin from here, so that lines/
+    never imports inspection/ (docs/architecture.md)."""
+
+    actions = [*ProductionLineAdmin.actions, roll_back_model]
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return can_promote(request)
+
+
+admin.site.unregister(ProductionLine)
+admin.site.register(ProductionLine, LineWithModelAdmin)

@@ -48,6 +48,9 @@ class InspectionModel(models.Model):
     class Meta:
         ordering = ["name", "-created_at"]
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="model_version_unique")]
+        # Who may put a version into production on a line (or take it back out) is not who may
+        # register or edit a draft: see inspection/admin.py.
+        permissions = [("promote_inspectionmodel", "Can promote and roll back model versions on lines")]
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"

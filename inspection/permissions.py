@@ -27,12 +27,26 @@ class IsPlantUser(BasePermission):
         return station_of(request) is None and bool(request.user and request.user.is_authenticated)
 
 
+def visible_line_id(request: Request) -> int | None:
+    """The one line whose inspections the caller may see, or None for all of them.
+
+    Views look rows up within it, so another line's inspection is "not found" exactly like an
+    unknown id: a station cannot learn which ids exist on other lines.
+    """
+    station = station_of(request)
+    return station.line_id if station is not None else None
+
+
 class CanSeeInspection(BasePermission):
-    """Plant users see every inspection; a station only those of its own line."""
+    """Plant users see every inspection; a station only those of its own line.
+
+    The line scope is applied to the lookup (`visible_line_id`); the object check stays as a
+    second lock, should a view ever fetch a row without it.
+    """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated)
 
     def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
-        station = station_of(request)
-        return station is None or obj.line_id == station.line_id
+        line_id = visible_line_id(request)
+        return line_id is None or obj.line_id == line_id

@@ -22,7 +22,8 @@ class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
     list_filter = ["priority", "active"]
     search_fields = ["code", "name"]
     inlines = [StationInline]
-    # The model registry adds its roll-back action here (inspection/admin.py): lines know no models.
+    # The model registry re-registers this admin with its roll-back action (inspection/admin.py):
+    # lines know no models.
     actions: list[Any] = []
 
 
@@ -40,7 +41,9 @@ class StationAdmin(admin.ModelAdmin[Station]):
             messages.warning(request, f"API key for {obj.line.code}/{obj.code} (shown once): {key}")
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Give the selected stations new API keys")
+    # A new key cuts the station off until it is given the new one: as much an edit of the
+    # station as disabling it, so it takes the same (change) permission.
+    @admin.action(description="Give the selected stations new API keys", permissions=["change"])
     def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Station]) -> None:
         for station in queryset.select_related("line"):
             key = station_rotate_key(station=station)

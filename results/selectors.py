@@ -10,8 +10,12 @@ from inspection.models import Inspection
 from inspection.selectors import inspections_with_results
 
 
-def inspection_get(inspection_id: uuid.UUID) -> Inspection | None:
-    return inspections_with_results().filter(id=inspection_id).first()
+def inspection_get(inspection_id: uuid.UUID, *, line_id: int | None = None) -> Inspection | None:
+    """The inspection with this id, only within `line_id` when one is given (a station's view)."""
+    queryset = inspections_with_results().filter(id=inspection_id)
+    if line_id is not None:
+        queryset = queryset.filter(line_id=line_id)
+    return queryset.first()
 
 
 def finished_inspections_after(

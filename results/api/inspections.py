@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from inspection.ingest.authentication import StationKeyAuthentication
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
-from inspection.permissions import CanSeeInspection
+from inspection.permissions import CanSeeInspection, visible_line_id
 from results.selectors import inspection_get
 
 READ_AUTHENTICATION = [StationKeyAuthentication, TokenAuthentication, SessionAuthentication]
@@ -25,7 +25,8 @@ class InspectionObjectView(APIView):
     permission_classes = [CanSeeInspection]
 
     def get_inspection(self, request: Request, inspection_id: Any) -> Inspection:
-        inspection = inspection_get(inspection_id)
+        # Scoped in the lookup: another line's inspection is as unknown as a made-up id.
+        inspection = inspection_get(inspection_id, line_id=visible_line_id(request))
         if inspection is None:
             raise NotFound("No inspection has this id.")
         self.check_object_permissions(request, inspection)

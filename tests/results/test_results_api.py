@@ -115,8 +115,14 @@ def test_inspection_detail_for_its_station_and_for_plant_users(mes_client):
     _, other_key = make_station(make_line(), code="cam-other")
     assert mes_client.get(f"/api/v1/inspections/{row.id}/").json()["id"] == str(row.id)
     assert APIClient().get(f"/api/v1/inspections/{row.id}/", HTTP_AUTHORIZATION=f"Bearer {own_key}").status_code == 200
-    other = APIClient().get(f"/api/v1/inspections/{row.id}/", HTTP_AUTHORIZATION=f"Bearer {other_key}")
-    assert other.status_code == 403
+    # Another line's station is told what an unknown id gets, so ids of other lines cannot be probed.
+    unknown = APIClient().get(
+        "/api/v1/inspections/00000000-0000-0000-0000-000000000000/", HTTP_AUTHORIZATION=f"Bearer {other_key}"
+    )
+    for path in (f"/api/v1/inspections/{row.id}/", f"/api/v1/inspections/{row.id}/image"):
+        other = APIClient().get(path, HTTP_AUTHORIZATION=f"Bearer {other_key}")
+        assert (other.status_code, other.json()) == (404, unknown.json())
+    assert unknown.json()["error"]["code"] == "not_found"
     image = mes_client.get(f"/api/v1/inspections/{row.id}/image")
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
     assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"

@@ -1,0 +1,407 @@
+"""Who may do what, for every URL in the URLconf and every admin action, against one table.
+
+Each URL pattern (config.urls, walked recursively: the admin's and django_prometheus's included)
+has a row saying what each kind of caller gets; a pattern without a row fails the test, so a new
+URL is added to the table on purpose. Every action of every registered ModelAdmin is POSTed to
+its changelist by every caller, and the whole database is compared before and after.
+"""
+
+import base64
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+
+from inspection.constants import Status
+from inspection.inference.registry import model_promote
+from inspection.ingest.resumable import upload_create
+from inspection.models import Defect, Inspection, InspectionModel
+from lines.models import ProductionLine
+from tests.factories import jpeg_bytes, make_line, make_station
+from tests.inspection.test_worker import accept
+from tests.users import make_user, viewer
+
+pytestmark = pytest.mark.django_db
+
+# The admin's app index is a regex of the registered apps, in the order they registered:
+# its row goes by name, so re-registering a ModelAdmin elsewhere does not move it.
+APP_INDEX = "admin app index (app_list)"
+
+CALLERS = ["anonymous", "station", "other_station", "api_token", "plain_user", "viewer", "superuser"]
+
+Outcome = str | int  # OK, LOGIN, or the exact status of a refusal
+OK = "allowed"  # 2xx, or a redirect anywhere but the login page
+LOGIN = "302 to login"
+
+
+def everyone(outcome: Outcome) -> dict[str, Outcome]:
+    return dict.fromkeys(CALLERS, outcome)
+
+
+def staff_only(*, viewer: Outcome, superuser: Outcome) -> dict[str, Outcome]:
+    """The admin: whoever is not signed in as staff is sent to its login page (a station key or
+    an API token is no admin session)."""
+    return {**everyone(LOGIN), "viewer": viewer, "superuser": superuser}
+
+
+# Dashboards: any signed-in plant user (operators are not staff); keys and tokens are for the API.
+SIGNED_IN = {**everyone(LOGIN), "plain_user": OK, "viewer": OK, "superuser": OK}
+# One inspection of line A: plant users, and line A's own station; line B's station is told
+# what an unknown id gets (404), so ids of other lines cannot be probed.
+INSPECTION_OF_LINE_A = {**everyone(OK), "anonymous": 401, "other_station": 404}
+# Station uploads (tus): stations only; for anyone else the answer asks for a station key.
+STATIONS = {**everyone(401), "station": OK, "other_station": OK}
+
+
+@dataclass
+class Row:
+    """How to call one URL pattern, and what each caller gets. `path` is formatted with the
+    world's ids; `expect` has one entry per caller."""
+
+    path: str
+    expect: dict[str, Outcome]
+    method: str = "get"
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    signs_out: bool = False  # needs a client of its own: it ends the caller's session
+
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+URLS: dict[str, Row] = {
+    "": Row("/", SIGNED_IN),
+    "lines/<slug:line_code>/": Row("/lines/{line_a_code}/", SIGNED_IN),
+    # Raw upload naming line A: its own station is accepted; line B's station is refused for
+    # the line (403 line_mismatch); any other caller is asked for a station key.
+    "api/v1/inspections/": Row(
+        "/api/v1/inspections/?serial=SN-AUTH&line={line_a_code}",
+        {**everyone(401), "station": OK, "other_station": 403},
+        method="post",
+        body=jpeg_bytes(),
+        headers={"Content-Type": "image/jpeg"},
+    ),
+    "api/v1/uploads/": Row(
+        "/api/v1/uploads/",
+        STATIONS,
+        method="post",
+        headers={**TUS, "Upload-Length": "100", "Upload-Metadata": "serial " + base64.b64encode(b"SN-TUS").decode()},
+    ),
+    # Station A's upload: another station cannot even learn that it exists.
+    "api/v1/uploads/<uuid:upload_id>": Row(
+        "/api/v1/uploads/{upload}", {**STATIONS, "other_station": 404}, method="head", headers=TUS
+    ),
+    "api/v1/inspections/<uuid:inspection_id>/": Row("/api/v1/inspections/{inspection}/", INSPECTION_OF_LINE_A),
+    "api/v1/inspections/<uuid:inspection_id>/image": Row(
+        "/api/v1/inspections/{inspection}/image", INSPECTION_OF_LINE_A
+    ),
+    # The MES feed: plant users (the MES's API client is one), never a station (a station key
+    # is no credential here at all).
+    "api/v1/results/": Row(
+        "/api/v1/results/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
+    ),
+    "health": Row("/health", everyone(OK)),
+    # /ready and /metrics are public on this branch; the servers branch restricts them to a
+    # token or allowed networks (issue #22, item 10): their rows change with it.
+    "ready": Row("/ready", everyone(OK)),
+    "metrics": Row("/metrics", everyone(OK)),
+    # The admin site's own pages.
+    "admin/": Row("/admin/", staff_only(viewer=OK, superuser=OK)),
+    "admin/login/": Row("/admin/login/", everyone(OK)),
+    # Signing out is a POST; without a session it sends the caller to the admin's index.
+    "admin/logout/": Row("/admin/logout/", everyone(OK), method="post", signs_out=True),
+    "admin/password_change/": Row("/admin/password_change/", staff_only(viewer=OK, superuser=OK)),
+    "admin/password_change/done/": Row("/admin/password_change/done/", staff_only(viewer=OK, superuser=OK)),
+    # Autocomplete lists a related model's rows to staff who may view that model (here lines).
+    "admin/autocomplete/": Row(
+        "/admin/autocomplete/?app_label=lines&model_name=station&field_name=line", staff_only(viewer=OK, superuser=OK)
+    ),
+    "admin/jsi18n/": Row("/admin/jsi18n/", staff_only(viewer=OK, superuser=OK)),
+    # No Kensa model has a public URL to "view on site".
+    "admin/r/<path:content_type_id>/<path:object_id>/": Row(
+        "/admin/r/{line_content_type}/{line_a}/", staff_only(viewer=404, superuser=404)
+    ),
+    APP_INDEX: Row("/admin/lines/", staff_only(viewer=OK, superuser=OK)),
+    "admin/(?P<url>.*)$": Row("/admin/no-such-page/", staff_only(viewer=404, superuser=404)),
+}
+
+# The admin's pages for each registered model, as (viewer, superuser) per page: the viewer
+# holds every view_* permission and nothing else.
+EDITABLE: dict[str, tuple[Outcome, Outcome]] = {
+    "changelist": (OK, OK),
+    "add": (403, OK),
+    "history": (OK, OK),
+    "delete": (403, OK),
+    "change": (OK, OK),
+    "redirect": (OK, OK),
+}
+# Nobody writes these by hand, superusers included: the audit trail of model promotions, and
+# the model's own output.
+READ_ONLY = {**EDITABLE, "add": (403, 403), "delete": (403, 403)}
+ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
+    "auth/group": ("group", EDITABLE),
+    "auth/user": ("user", EDITABLE),
+    "authtoken/tokenproxy": ("token_user", EDITABLE),
+    "lines/productionline": ("line_a", EDITABLE),
+    "lines/station": ("station_a", EDITABLE),
+    "inspection/inspectionmodel": ("model", EDITABLE),
+    "inspection/modelevent": ("event", READ_ONLY),
+    # Inspections arrive from stations only; QA may delete one by hand.
+    "inspection/inspection": ("inspection", {**EDITABLE, "add": (403, 403)}),
+    "inspection/defect": ("defect", READ_ONLY),
+}
+ADMIN_PAGES = {
+    "changelist": ("", ""),
+    "add": ("add/", "add/"),
+    "history": ("<path:object_id>/history/", "{id}/history/"),
+    "delete": ("<path:object_id>/delete/", "{id}/delete/"),
+    "change": ("<path:object_id>/change/", "{id}/change/"),
+    "redirect": ("<path:object_id>/", "{id}/"),
+}
+for _model, (_object, _pages) in ADMIN_MODELS.items():
+    for _page, (_pattern, _path) in ADMIN_PAGES.items():
+        _viewer, _superuser = _pages[_page]
+        URLS[f"admin/{_model}/{_pattern}"] = Row(
+            f"/admin/{_model}/" + _path.replace("{id}", "{" + _object + "}"),
+            staff_only(viewer=_viewer, superuser=_superuser),
+        )
+URLS["admin/auth/user/<id>/password/"] = Row("/admin/auth/user/{user}/password/", staff_only(viewer=403, superuser=OK))
+
+
+def url_patterns(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]:
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from url_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            assert isinstance(pattern, URLPattern)
+            yield APP_INDEX if pattern.name == "app_list" else prefix + str(pattern.pattern)
+
+
+@dataclass
+class World:
+    """Two lines with a station each, and one of everything the admin and the API show."""
+
+    keys: dict[str, str]
+    users: dict[str, User]
+    ids: dict[str, object]
+    clients: dict[str, Client] = field(default_factory=dict)
+
+    def client(self, caller: str) -> Client:
+        """The caller's client, signed in once (the requests stay independent: none keeps state
+        but the session)."""
+        if caller not in self.clients:
+            self.clients[caller] = self.new_client(caller)
+        return self.clients[caller]
+
+    def new_client(self, caller: str) -> Client:
+        if caller in ("station", "other_station"):
+            return Client(headers={"Authorization": f"Bearer {self.keys[caller]}"})
+        if caller == "api_token":
+            return Client(headers={"Authorization": f"Token {self.keys[caller]}"})
+        client = Client()
+        if caller in self.users:
+            client.force_login(self.users[caller])
+        return client
+
+
+def model_row(line: ProductionLine | None = None) -> InspectionModel:
+    """A registered version as a row only: no request here loads a model, and checking a real
+    artifact would cost seconds."""
+    return InspectionModel.objects.create(name="auth", version=uuid.uuid4().hex, sha256="0" * 64, line=line)
+
+
+@pytest.fixture
+def world() -> World:
+    model = model_row()
+    line_a, line_b = make_line(model=model), make_line(model=model)
+    station_a, key_a = make_station(line_a, code="cam-a")
+    _, key_b = make_station(line_b, code="cam-b")
+    users = {"plain_user": make_user("operator"), "viewer": viewer(), "superuser": make_user("root", superuser=True)}
+    mes = make_user("mes")
+    token = Token.objects.create(user=mes)
+    inspection = accept(line_a)
+    defect = Defect.objects.create(inspection=inspection, label="scratch", confidence=0.9)
+    event = model_promote(model=model_row(line_b), by="setup")
+    upload = upload_create(station=station_a, length=100, metadata={"serial": "SN-TUS"})
+    ids = {
+        "line_a": line_a.id,
+        "line_a_code": line_a.code,
+        "line_b": line_b.id,
+        "station_a": station_a.id,
+        "model": model.id,
+        "event": event.id,
+        "inspection": inspection.id,
+        "defect": defect.id,
+        "group": Group.objects.create(name="qa").id,
+        "user": mes.id,
+        "token_user": mes.id,
+        "upload": upload.id,
+        "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
+    }
+    return World(keys={"station": key_a, "other_station": key_b, "api_token": token.key}, users=users, ids=ids)
+
+
+def outcome_matches(response: Any, expected: Outcome) -> bool:
+    location = response.get("Location", "")
+    to_login = response.status_code == 302 and location.startswith("/admin/login/")
+    if expected == LOGIN:
+        return to_login
+    if expected == OK:
+        return response.status_code < 400 and not to_login
+    return response.status_code == expected
+
+
+def describe(response: Any) -> str:
+    if response.status_code in (301, 302):
+        return f"{response.status_code} to {response['Location']}"
+    if response.get("Content-Type", "").startswith("application/json"):
+        return f"{response.status_code} {response.json().get('error', {}).get('code', '')}"
+    return str(response.status_code)
+
+
+def test_every_url_has_a_row_and_every_row_a_url():
+    patterns = list(url_patterns())
+    assert len(patterns) == len(set(patterns)), "two patterns read the same: give them distinct rows"
+    assert sorted(set(patterns) - URLS.keys()) == [], "URLs without a row in the authorisation table"
+    assert sorted(URLS.keys() - set(patterns)) == [], "rows for URLs that no longer exist"
+
+
+def test_every_caller_gets_what_the_table_says(world):
+    wrong = []
+    for pattern, row in URLS.items():
+        path = row.path.format(**world.ids)
+        for caller in CALLERS:
+            client = world.new_client(caller) if row.signs_out else world.client(caller)
+            response = getattr(client, row.method)(
+                path,
+                **({"data": row.body, "content_type": row.headers["Content-Type"]} if row.body else {}),
+                headers={k: v for k, v in row.headers.items() if k != "Content-Type"},
+            )
+            expected = row.expect[caller]
+            if not outcome_matches(response, expected):
+                wrong.append(
+                    f"{row.method.upper()} {path} ({pattern}) as {caller}: {describe(response)}, want {expected}"
+                )
+            elif path.startswith("/api/") and response.status_code >= 400 and row.method != "head":
+                # Refusals in the API come in its one error shape, with a code.
+                assert response.json()["error"]["code"], path
+    assert not wrong, "\n".join(wrong)
+
+
+# --- admin actions ----------------------------------------------------------------------------
+
+
+@dataclass
+class ActionRow:
+    """What one admin action is run on, and whether a superuser's run changes anything: every
+    other caller must change nothing (non-staff are sent to the login page first)."""
+
+    targets: Callable[[dict[str, Any]], list[object]]
+    superuser_changes: bool
+
+
+def spare(kind: str) -> Callable[[dict[str, Any]], list[object]]:
+    return lambda objects: [objects[kind]]
+
+
+ACTIONS: dict[str, ActionRow] = {
+    "auth.group:delete_selected": ActionRow(spare("group"), True),
+    "auth.user:delete_selected": ActionRow(spare("user"), True),
+    # DRF switches actions off for tokens (`actions = None`): their admin ids are user ids.
+    "authtoken.tokenproxy:delete_selected": ActionRow(spare("token"), False),
+    "lines.productionline:delete_selected": ActionRow(spare("line"), True),
+    "lines.productionline:roll_back_model": ActionRow(spare("promoted_line"), True),
+    "lines.station:delete_selected": ActionRow(spare("station"), True),
+    "lines.station:rotate_keys": ActionRow(spare("keyed_station"), True),
+    "inspection.inspectionmodel:delete_selected": ActionRow(spare("model"), True),
+    "inspection.inspectionmodel:promote": ActionRow(spare("candidate"), True),
+    "inspection.modelevent:delete_selected": ActionRow(spare("event"), False),
+    "inspection.inspection:delete_selected": ActionRow(spare("inspection"), True),
+    "inspection.inspection:requeue": ActionRow(spare("failed"), True),
+    "inspection.defect:delete_selected": ActionRow(spare("defect"), False),
+}
+
+
+def registered_actions() -> Iterator[tuple[str, str, str]]:
+    """(row key, changelist URL, action name) for every action of every registered ModelAdmin,
+    whoever may run it."""
+    for model, model_admin in admin.site._registry.items():
+        label = f"{model._meta.app_label}.{model._meta.model_name}"
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        own = (model_admin.get_action(action) for action in model_admin.actions or [])
+        names = {found[1] for found in own if found} | {name for name, _ in admin.site.actions}
+        for name in sorted(names):
+            yield f"{label}:{name}", url, name
+
+
+def database_state() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table but sessions (signing in writes one)."""
+    return {
+        model._meta.label: list(model._base_manager.order_by("pk").values())
+        for model in apps.get_models()
+        if model is not Session
+    }
+
+
+@pytest.fixture
+def action_targets(world) -> dict[str, Any]:
+    """Objects for each action to act on, each its own, so one action's run leaves the next
+    one's target as it was."""
+    line = make_line(model=InspectionModel.objects.get(id=world.ids["model"]))
+    promoted_line = make_line(model=InspectionModel.objects.get(id=world.ids["model"]))
+    model_promote(model=model_row(promoted_line), by="setup")
+    candidate = model_row(line)
+    spare_user = make_user("leaver")
+    failed = accept(line)
+    Inspection.objects.filter(id=failed.id).update(status=Status.FAILED, error_code="too_many_attempts")
+    return {
+        "group": Group.objects.create(name="spare").id,
+        "user": spare_user.id,
+        "token": Token.objects.create(user=make_user("old-mes")).key,
+        "line": make_line(code=f"spare-{uuid.uuid4().hex[:8]}", model=None).id,
+        "promoted_line": promoted_line.id,
+        "station": make_station(line, code="spare")[0].id,
+        "keyed_station": world.ids["station_a"],
+        "model": model_row().id,
+        "candidate": candidate.id,
+        "event": world.ids["event"],
+        "inspection": accept(line).id,
+        "failed": failed.id,
+        "defect": world.ids["defect"],
+    }
+
+
+def test_every_admin_action_has_a_row():
+    keys = [key for key, _, _ in registered_actions()]
+    assert sorted(set(keys) - ACTIONS.keys()) == [], "admin actions without a row in the table"
+    assert sorted(ACTIONS.keys() - set(keys)) == [], "rows for admin actions that no longer exist"
+
+
+def test_only_a_superuser_runs_admin_actions(world, action_targets):
+    wrong = []
+    for key, url, name in registered_actions():
+        row = ACTIONS[key]
+        data = {"action": name, "_selected_action": [str(t) for t in row.targets(action_targets)], "post": "yes"}
+        for caller in CALLERS:  # the superuser last: a run that changes something ends the row
+            client = world.client(caller)  # signed in before the state is read (it writes last_login)
+            before = database_state()
+            response = client.post(url, data)
+            changed = database_state() != before
+            staff = caller in ("viewer", "superuser")
+            if not staff and not outcome_matches(response, LOGIN):
+                wrong.append(f"{key} as {caller}: {describe(response)}, want {LOGIN}")
+            if staff and outcome_matches(response, LOGIN):
+                wrong.append(f"{key} as {caller}: sent to the login page")
+            want_change = caller == "superuser" and row.superuser_changes
+            if changed != want_change:
+                wrong.append(f"{key} as {caller}: {'changed' if changed else 'did not change'} the database")
+    assert not wrong, "\n".join(wrong)
