@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inspection', '0004_defect'),
+        ('inspection', '0005_feed_position'),
     ]
 
     operations = [
