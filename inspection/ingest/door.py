@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, IntegrityError, close_old_connections, connections
 from django.urls import reverse
@@ -34,6 +34,7 @@ from rest_framework import exceptions, status
 from inspection.errors import RETRY_AFTER_SECONDS, ApiError, database_unavailable, error_body, error_code
 from inspection.ingest import backlog, services, storage
 from inspection.ingest.authentication import AUTHENTICATE_HEADER, MissingStationKey, bearer_key, checked_station
+from inspection.ingest.decode_cost import checks_inline
 from inspection.ingest.group_commit import GroupCommit
 from inspection.ingest.imaging import check_image_size
 from inspection.ingest.metrics import UPLOADS
@@ -46,6 +47,8 @@ from inspection.ingest.upload import (
 )
 from inspection.models import Inspection
 from inspection.per_process import PerProcess
+from inspection.serving.cors import cors_headers
+from inspection.serving.gate import headers_too_large
 from lines.models import ProductionLine, Station
 from lines.selectors import NOT_CACHED, station_by_key, station_cached
 
@@ -58,10 +61,6 @@ T = TypeVar("T")
 
 # A group is one INSERT and one pipelined push; 64 rows keep both short.
 GROUP_COMMIT_MAX_SIZE = 64
-# Images up to this size are checked and written on the loop: a JPEG's check reads its
-# headers (well under a millisecond), while a big PNG or TIFF is decoded in full, which can
-# take tens of milliseconds that every other upload of the process would wait.
-INLINE_MAX_BYTES = 512 * 1024
 
 _group_commit: PerProcess[GroupCommit[Inspection]] = PerProcess(
     lambda: GroupCommit(
@@ -78,7 +77,7 @@ class _Disconnected(Exception):
 
 
 async def upload(scope: Scope, receive: Receive, send: Send) -> None:
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = cors_headers(scope["headers"])
     try:
         accepted, origin = await _accept(scope, receive)
     except _Disconnected:
@@ -105,12 +104,15 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _as_api_error(exc: Exception) -> exceptions.APIException:
     """Every failure as the API's error: a refusal keeps its code; a broken database is 503
-    database_unavailable; a Host outside ALLOWED_HOSTS is 400 bad_request, as on the rest of
+    database_unavailable; a Host outside ALLOWED_HOSTS is 400 host_invalid, as on the rest of
     the API; anything else is logged and answered 500 internal_error."""
     if isinstance(exc, exceptions.APIException):
         return exc
     if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
         return database_unavailable(exc)
+    if isinstance(exc, DisallowedHost):
+        logger.warning("Upload refused: %s", exc)
+        return ApiError("host_invalid", "The Host header names no host this server serves.")
     if isinstance(exc, SuspiciousOperation):
         logger.warning("Upload refused: %s", exc)
         return ApiError("bad_request", "The request is malformed.")
@@ -189,9 +191,9 @@ async def _create(station: Station, upload: Upload) -> Accepted:
         if previous is not None:
             return Accepted(previous, replayed=True)
     services.check_line_accepts(line, backlog_full=await _backlog_full(line))
-    if storage.writes_locally() and upload.size <= INLINE_MAX_BYTES:
+    if storage.writes_locally() and checks_inline(upload.stream, upload.size):
         inspection = services.inspection_stored(station, upload, digest)
-    else:  # object storage (a network round trip), or a big image that takes long to check
+    else:  # object storage (a network round trip), or an image with many pixels to decode
         inspection = await _in_thread(services.inspection_stored, station, upload, digest)
     try:
         await asyncio.wrap_future(_group_commit.get().submit(inspection))
@@ -241,6 +243,17 @@ def _with_connection_care(function: Callable[..., T], *args: Any) -> T:
         return function(*args)
     finally:
         close_old_connections()
+
+
+def head_too_large(scope: Scope, *, limit: int) -> bool:
+    """True if the request's line and headers together are over `limit` bytes."""
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > limit
+
+
+async def refuse_head(send: Send, *, limit: int) -> None:
+    error = headers_too_large(limit)
+    await _send_json(send, error.status_code, error_body(error), [("Connection", "close")])
 
 
 async def _send_json(send: Send, status_code: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:

@@ -164,11 +164,12 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
 
 
 def test_a_large_16_bit_png_is_checked_off_the_loop_and_accepted(ingest):
-    """Images past INLINE_MAX_BYTES are decoded and written on a thread, not on the loop."""
+    """Images past INLINE_MAX_BYTES (inspection/ingest/decode_cost.py) are decoded and written on
+    a thread, not on the loop."""
     import numpy as np
     from PIL import Image
 
-    from inspection.ingest.door import INLINE_MAX_BYTES
+    from inspection.ingest.decode_cost import INLINE_MAX_BYTES
 
     line = make_line(code="door-big")
     _, key = make_station(line)
