@@ -29,6 +29,8 @@ async def application(scope: dict[str, Any], receive: door.Receive, send: door.S
         await door.refuse_head(send, limit=settings.KENSA_MAX_HEADER_BYTES)
     elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
         await door.upload(scope, receive, send)
+    elif scope["type"] == "http" and (refusal := door.refusal_at_headers(scope)) is not None:
+        await door.send_error(send, refusal, door.cors_headers(scope["headers"]))
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
     else:

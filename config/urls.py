@@ -5,6 +5,8 @@ from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from inspection import health
+from inspection.errors import error_body
+from inspection.serving.gate import host_invalid
 from inspection.serving.private import private
 from results import views as dashboards
 
@@ -31,7 +33,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
     """400 for what Django refuses before any view (a Host outside ALLOWED_HOSTS above all), in
     the API's error shape rather than Django's HTML page."""
     if isinstance(exception, DisallowedHost):
-        body = {"error": {"code": "host_invalid", "message": "The Host header names no host this server serves."}}
+        body = error_body(host_invalid())
     else:
         body = {"error": {"code": "bad_request", "message": "The request is malformed."}}
     return JsonResponse(body, status=400)

@@ -47,8 +47,8 @@ from inspection.ingest.upload import (
 )
 from inspection.models import Inspection
 from inspection.per_process import PerProcess
+from inspection.serving import gate
 from inspection.serving.cors import cors_headers
-from inspection.serving.gate import headers_too_large
 from lines.models import ProductionLine, Station
 from lines.selectors import NOT_CACHED, station_by_key, station_cached
 
@@ -84,13 +84,8 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
         return
     except Exception as exc:
         error = _as_api_error(exc)
-        code = error_code(error)
-        UPLOADS.labels(outcome=code).inc()
-        if error.status_code == status.HTTP_401_UNAUTHORIZED:
-            headers.append(("WWW-Authenticate", AUTHENTICATE_HEADER))
-        if error.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
-            headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
-        await _send_json(send, error.status_code, error_body(error), headers)
+        UPLOADS.labels(outcome=error_code(error)).inc()
+        await send_error(send, error, headers)
         return
     inspection = accepted.inspection
     url = origin + _detail_path(inspection.id)
@@ -112,7 +107,7 @@ def _as_api_error(exc: Exception) -> exceptions.APIException:
         return database_unavailable(exc)
     if isinstance(exc, DisallowedHost):
         logger.warning("Upload refused: %s", exc)
-        return ApiError("host_invalid", "The Host header names no host this server serves.")
+        return gate.host_invalid()
     if isinstance(exc, SuspiciousOperation):
         logger.warning("Upload refused: %s", exc)
         return ApiError("bad_request", "The request is malformed.")
@@ -245,6 +240,32 @@ def _with_connection_care(function: Callable[..., T], *args: Any) -> T:
         close_old_connections()
 
 
+async def send_error(send: Send, error: exceptions.APIException, headers: list[tuple[str, str]]) -> None:
+    if error.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers.append(("WWW-Authenticate", AUTHENTICATE_HEADER))
+    if error.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+    await _send_json(send, error.status_code, error_body(error), headers)
+
+
+def refusal_at_headers(scope: Scope) -> exceptions.APIException | None:
+    """serving/gate.py's checks for an upload Django will read (tus), before its body is read:
+    Django's handler reads a body whole before any view runs."""
+    if not gate.is_upload(scope["method"].encode("latin-1"), scope["path"].encode("latin-1")):
+        return None
+    headers = dict(scope["headers"])
+    try:
+        length = int(headers[b"content-length"]) if b"content-length" in headers else None
+    except ValueError:
+        length = None  # the view answers invalid_content_length
+    return gate.upload_refusal(
+        host=headers.get(b"host", b""),
+        authorization=headers.get(b"authorization", b""),
+        content_length=length,
+        max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES,
+    )
+
+
 def head_too_large(scope: Scope, *, limit: int) -> bool:
     """True if the request's line and headers together are over `limit` bytes."""
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
@@ -252,7 +273,7 @@ def head_too_large(scope: Scope, *, limit: int) -> bool:
 
 
 async def refuse_head(send: Send, *, limit: int) -> None:
-    error = headers_too_large(limit)
+    error = gate.headers_too_large(limit)
     await _send_json(send, error.status_code, error_body(error), [("Connection", "close")])
 
 

@@ -56,8 +56,12 @@ class GatedRequest(daphne.http_protocol.WebRequest):
         if not gate.is_upload(method, path.split(b"?", 1)[0]):
             return
         authorization = self.requestHeaders.getRawHeaders(b"authorization", [b""])[0]
+        host = self.requestHeaders.getRawHeaders(b"host", [b""])[0]
         error = gate.upload_refusal(
-            authorization=authorization, content_length=length, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES
+            host=host,
+            authorization=authorization,
+            content_length=length,
+            max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES,
         )
         if error is not None:
             self.refused = True

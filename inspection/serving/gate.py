@@ -8,6 +8,8 @@ so they run where the headers are parsed: in daphne's request (serving/daphne.py
 ingest server, in the door itself (ingest/door.py authenticates before it reads).
 """
 
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions, status
 
 from inspection.errors import ApiError
@@ -25,13 +27,15 @@ def is_upload(method: bytes, path: bytes) -> bool:
 
 
 def upload_refusal(
-    *, authorization: bytes, content_length: int | None, max_image_bytes: int
+    *, host: bytes, authorization: bytes, content_length: int | None, max_image_bytes: int
 ) -> exceptions.APIException | None:
     """Why an upload with these headers is refused before its body, or None to read it.
 
     A key that this process has not looked up lately is checked by the view, once the body (at
     most the size limit below) is in: the database is not asked from the server's loop.
     """
+    if not host_allowed(host):
+        return host_invalid()
     try:
         key = bearer_key(authorization)
         if key is None:
@@ -48,6 +52,19 @@ def upload_refusal(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return None
+
+
+def host_allowed(host: bytes) -> bool:
+    """HttpRequest.get_host's check of the Host header, from the header alone."""
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host.decode("latin-1"))
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def host_invalid() -> ApiError:
+    return ApiError("host_invalid", "The Host header names no host this server serves.")
 
 
 def headers_too_large(max_header_bytes: int) -> ApiError:
