@@ -72,7 +72,7 @@ def test_the_answer_names_the_inspection_at_the_host_the_station_called(ingest):
         assert status == 202
         assert answer["url"] == f"http://{host}/api/v1/inspections/{answer['id']}/" == response["Location"]
     headers, body = multipart(key, jpeg_bytes(), "URL-2", Host="intruder.example")
-    assert post(ingest, headers=headers, body=body)[2]["error"]["code"] == "bad_request"
+    assert post(ingest, headers=headers, body=body)[2]["error"]["code"] == "host_invalid"
 
 
 def test_a_full_backlog_sheds_uploads_with_retry_after_and_stores_nothing(ingest):
