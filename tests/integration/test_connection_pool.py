@@ -16,6 +16,7 @@ import pytest
 import websockets.sync.client
 from django.contrib.auth import get_user_model
 from django.test import Client
+from websockets.typing import Origin
 
 from inspection.demo.feeder import multipart_body
 from tests import processes
@@ -58,8 +59,9 @@ def test_daphne_holds_no_more_connections_than_its_pool_under_many_clients(proce
         socket = websockets.sync.client.connect(
             f"ws://127.0.0.1:{daphne.port}/ws/lines/pool-line/",
             additional_headers={"Cookie": cookie},
-            origin="http://127.0.0.1",
+            origin=Origin("http://127.0.0.1"),
             open_timeout=30,
+            legacy=True,  # a plain connection, not the reconnecting iterator
         )
         hello = json.loads(socket.recv(timeout=30))
         sockets.append(socket)

@@ -57,7 +57,7 @@ def test_health_answers_while_many_pixel_uploads_are_checked(process_logs):
             connection.close()
 
     def health_latencies(until: float) -> list[float]:
-        latencies = []
+        latencies: list[float] = []
         while time.monotonic() < until or not latencies:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             started = time.monotonic()
