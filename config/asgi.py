@@ -8,14 +8,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()  # set up Django before importing consumers
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from inspection.serving import daphne  # noqa: E402
+from inspection.serving.websocket import RoutedOrDenied  # noqa: E402
 from results.routing import websocket_urlpatterns  # noqa: E402
+
+# daphne imports this module before it builds its server: uploads are then refused at their
+# headers, and oversized headers answered 431 in JSON (inspection/serving/daphne.py).
+daphne.install()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(RoutedOrDenied(websocket_urlpatterns))),
     }
 )

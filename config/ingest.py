@@ -16,14 +16,21 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
 from inspection.ingest import door  # noqa: E402 - Django must be set up first
 
 UPLOAD_PATH = "/api/v1/inspections/"
 
 
 async def application(scope: dict[str, Any], receive: door.Receive, send: door.Send) -> None:
-    if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
+    if scope["type"] == "http" and door.head_too_large(scope, limit=settings.KENSA_MAX_HEADER_BYTES):
+        # httptools (uvicorn's parser) sets no limit of its own: an 8 MB header was accepted.
+        await door.refuse_head(send, limit=settings.KENSA_MAX_HEADER_BYTES)
+    elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
         await door.upload(scope, receive, send)
+    elif scope["type"] == "http" and (refusal := door.refusal_at_headers(scope)) is not None:
+        await door.send_error(send, refusal, door.cors_headers(scope["headers"]))
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
     else:

@@ -4,6 +4,7 @@ Defaults run on a laptop (SQLite, images on the local filesystem, Redis on local
 `DATABASE_URL` switches to PostgreSQL and the other variables tune production. See README.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "channels",
+    "corsheaders",
     "django_prometheus",
     "lines",
     "inspection",
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,6 +82,7 @@ if KENSA_ROLE == "ingest":
     MIDDLEWARE = [
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
         "django.middleware.security.SecurityMiddleware",
+        "corsheaders.middleware.CorsMiddleware",
         "django.middleware.common.CommonMiddleware",
         "django_prometheus.middleware.PrometheusAfterMiddleware",
     ]
@@ -129,6 +133,32 @@ if KENSA_ROLE == "ingest":
     # connection fails with 503 database_unavailable (the station retries) and the broken
     # connection is dropped, instead of every upload paying a round trip.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+
+# Connections to PostgreSQL per process: a bounded pool (Django's, psycopg_pool), so that no
+# number of dashboards, API clients or uploads can take more than this many from the database.
+# Without it daphne kept one per request thread and per consumer thread: 50 dashboards and
+# uploads held 50-82 and reached PostgreSQL's max_connections (issue 22). Size it per process,
+# so that the sum over every process stays under max_connections (100 by default):
+#   daphne (web)                  KENSA_DB_POOL_SIZE=20: requests and consumers borrow one per
+#                                 query batch and give it back; the rest wait up to the timeout
+#   ingest, per gunicorn worker   8: the door's group-commit thread, key and backlog lookups
+#   celery worker                 the worker's --concurrency plus 2: each task thread holds one
+#                                 while it claims and records (64 threads: 66)
+#   celery beat                   2
+# docker/compose.yaml sets these. 0 turns the pool off: one connection per thread, kept for
+# DATABASE_CONN_MAX_AGE seconds (bounded by the threads, not by the clients).
+KENSA_DB_POOL_SIZE = env_int("KENSA_DB_POOL_SIZE", 10, minimum=0)
+# Seconds a request waits for a pooled connection before it is answered 503
+# database_unavailable with Retry-After (rather than hanging while the pool is exhausted).
+KENSA_DB_POOL_TIMEOUT = env_float("KENSA_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and KENSA_DB_POOL_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django returns the connection to the pool instead
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool drops broken connections itself
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, KENSA_DB_POOL_SIZE),
+        "max_size": KENSA_DB_POOL_SIZE,
+        "timeout": KENSA_DB_POOL_TIMEOUT,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -206,6 +236,43 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# Browser clients on other origins (a station's web page with tus-js-client, an MES front end):
+# the origins allowed, as scheme://host[:port], comma-separated; none by default. Only the API
+# answers CORS; the tus headers may be sent and read back, and credentials are never included
+# (stations and API clients send their key in Authorization).
+CORS_ALLOWED_ORIGINS = env_list("KENSA_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "tus-resumable",
+    "upload-checksum",
+    "upload-concat",
+    "upload-defer-length",
+    "upload-length",
+    "upload-metadata",
+    "upload-offset",
+    "x-http-method-override",
+    "x-requested-with",
+)
+CORS_EXPOSE_HEADERS = (
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Max-Size",
+    "Tus-Extension",
+    "Kensa-Inspection-Id",
+    "Idempotent-Replayed",
+    "Retry-After",
+)
+CORS_PREFLIGHT_MAX_AGE = 3600
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
@@ -241,6 +308,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Kensa ------------------------------------------------------------------------------------
 KENSA_MAX_IMAGE_BYTES = env_int("KENSA_MAX_IMAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
 KENSA_MAX_IMAGE_PIXELS = env_int("KENSA_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+# Bytes of a request's line and headers together, on both servers: more is answered 431
+# headers_too_large. 16 KiB is Twisted's own limit under daphne (a camera sends under 1 KiB).
+KENSA_MAX_HEADER_BYTES = env_int("KENSA_MAX_HEADER_BYTES", 16 * 1024, minimum=4096)
 # A worker that claimed an inspection and has not finished it in this time is presumed dead;
 # the inspection may then be claimed again (by a redelivered message or the sweeper).
 KENSA_CLAIM_LEASE_SECONDS = env_int("KENSA_CLAIM_LEASE_SECONDS", 120, minimum=5)
@@ -307,6 +377,43 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# --- Transport security -------------------------------------------------------------------------
+# The demo (`manage.py demo` sets KENSA_DEMO for its processes) and DEBUG run on a laptop over
+# plain http: cookies without Secure, no HSTS, /metrics and /ready open to anyone.
+KENSA_DEMO = env_bool("KENSA_DEMO", False)
+# Production is served over HTTPS (a TLS-terminating proxy in front of daphne and the ingest
+# server): cookies are Secure and browsers are told to keep to HTTPS (HSTS). A plant that serves
+# plain HTTP on its own network says so with this one setting; start-up logs it as a warning.
+KENSA_PLAIN_HTTP = env_bool("KENSA_PLAIN_HTTP", False) or DEBUG or KENSA_DEMO
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not KENSA_PLAIN_HTTP)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not KENSA_PLAIN_HTTP)
+# Sent only on HTTPS answers (SecurityMiddleware), so it is harmless behind a plain-HTTP hop.
+# A year, as browsers' preload lists ask; 0 turns it off.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if KENSA_PLAIN_HTTP else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# The header a TLS-terminating proxy sets to say the client used HTTPS, as `Header-Name=value`
+# (e.g. `X-Forwarded-Proto=https`); unset by default, since trusting it behind no proxy would let
+# any client claim HTTPS. Only name it when the proxy always sets or strips that header.
+_proxy_ssl_header = env_optional_str("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header is not None:
+    _name, _, _value = _proxy_ssl_header.partition("=")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={_proxy_ssl_header!r}: use Header-Name=value.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+
+# /metrics and /ready name every line and the state of the database: who may read them
+# (inspection/serving/private.py). A request is let in when it carries
+# `Authorization: Bearer <KENSA_METRICS_TOKEN>` or comes from one of the networks (CIDR) in
+# KENSA_METRICS_ALLOWED_NETWORKS. Loopback by default, so that a container's own health check
+# reaches /ready; Prometheus sends the token. Open to all only in the demo and with DEBUG.
+# Behind a reverse proxy on the same host every request comes from loopback: set the networks
+# to "none" there and use the token.
+KENSA_METRICS_TOKEN = env_optional_str("KENSA_METRICS_TOKEN")
+_metrics_networks = env_list("KENSA_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+KENSA_METRICS_ALLOWED_NETWORKS = [] if _metrics_networks == ["none"] else _metrics_networks
+for _network in KENSA_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"KENSA_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR).") from None
+KENSA_METRICS_PUBLIC = DEBUG or KENSA_DEMO

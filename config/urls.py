@@ -1,8 +1,13 @@
 from django.contrib import admin
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django_prometheus.exports import ExportToDjangoView
 
 from inspection import health
+from inspection.errors import error_body
+from inspection.serving.gate import host_invalid
+from inspection.serving.private import private
 from results import views as dashboards
 
 urlpatterns = [
@@ -13,8 +18,8 @@ urlpatterns = [
     path("api/v1/", include("results.api.inspection_urls")),
     path("api/v1/", include("results.api.urls")),
     path("health", health.health, name="health"),
-    path("ready", health.ready, name="ready"),
-    path("", include("django_prometheus.urls")),
+    path("ready", private(health.ready), name="ready"),
+    path("metrics", private(ExportToDjangoView), name="prometheus-django-metrics"),
 ]
 
 
@@ -24,4 +29,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return JsonResponse(body, status=404)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """400 for what Django refuses before any view (a Host outside ALLOWED_HOSTS above all), in
+    the API's error shape rather than Django's HTML page."""
+    if isinstance(exception, DisallowedHost):
+        body = error_body(host_invalid())
+    else:
+        body = {"error": {"code": "bad_request", "message": "The request is malformed."}}
+    return JsonResponse(body, status=400)
+
+
+handler400 = bad_request
 handler404 = not_found

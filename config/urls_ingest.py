@@ -3,14 +3,16 @@ uploads (config/ingest.py). A load balancer sends `/api/v1/inspections/` and `/a
 here and everything else (pages, admin, WebSockets, the MES API) to daphne."""
 
 from django.urls import include, path
+from django_prometheus.exports import ExportToDjangoView
 
-from config.urls import handler404, not_found  # noqa: F401 - the same JSON 404
+from config.urls import bad_request, handler400, handler404, not_found  # noqa: F401 - the same JSON 400 and 404
 from inspection import health
+from inspection.serving.private import private
 
 urlpatterns = [
     path("api/v1/", include("inspection.ingest.urls")),
     path("api/v1/", include("results.api.inspection_urls")),
     path("health", health.health, name="health"),
-    path("ready", health.ready, name="ready"),
-    path("", include("django_prometheus.urls")),
+    path("ready", private(health.ready), name="ready"),
+    path("metrics", private(ExportToDjangoView), name="prometheus-django-metrics"),
 ]

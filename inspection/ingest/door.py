@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, IntegrityError, close_old_connections, connections
 from django.urls import reverse
@@ -35,6 +35,7 @@ from rest_framework import exceptions, status
 from inspection.errors import RETRY_AFTER_SECONDS, ApiError, database_unavailable, error_body, error_code
 from inspection.ingest import backlog, services, storage
 from inspection.ingest.authentication import AUTHENTICATE_HEADER, MissingStationKey, bearer_key, checked_station
+from inspection.ingest.decode_cost import checks_inline
 from inspection.ingest.group_commit import GroupCommit
 from inspection.ingest.imaging import check_image_size
 from inspection.ingest.metrics import UPLOADS
@@ -47,6 +48,8 @@ from inspection.ingest.upload import (
 )
 from inspection.models import Inspection
 from inspection.per_process import PerProcess
+from inspection.serving import gate
+from inspection.serving.cors import cors_headers
 from lines.models import ProductionLine, Station
 from lines.selectors import NOT_CACHED, station_by_key, station_cached
 
@@ -59,10 +62,6 @@ T = TypeVar("T")
 
 # A group is one INSERT and one pipelined push; 64 rows keep both short.
 GROUP_COMMIT_MAX_SIZE = 64
-# Images up to this size are checked and written on the loop: a JPEG's check reads its
-# headers (well under a millisecond), while a big PNG or TIFF is decoded in full, which can
-# take tens of milliseconds that every other upload of the process would wait.
-INLINE_MAX_BYTES = 512 * 1024
 
 _group_commit: PerProcess[GroupCommit[Inspection]] = PerProcess(
     lambda: GroupCommit(
@@ -79,20 +78,15 @@ class _Disconnected(Exception):
 
 
 async def upload(scope: Scope, receive: Receive, send: Send) -> None:
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = cors_headers(scope["headers"])
     try:
         accepted, origin = await _accept(scope, receive)
     except _Disconnected:
         return
     except Exception as exc:
         error = _as_api_error(exc)
-        code = error_code(error)
-        UPLOADS.labels(outcome=code).inc()
-        if error.status_code == status.HTTP_401_UNAUTHORIZED:
-            headers.append(("WWW-Authenticate", AUTHENTICATE_HEADER))
-        if error.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
-            headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
-        await _send_json(send, error.status_code, error_body(error), headers)
+        UPLOADS.labels(outcome=error_code(error)).inc()
+        await send_error(send, error, headers)
         return
     inspection = accepted.inspection
     url = origin + _detail_path(inspection.id)
@@ -106,12 +100,15 @@ async def upload(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _as_api_error(exc: Exception) -> exceptions.APIException:
     """Every failure as the API's error: a refusal keeps its code; a broken database is 503
-    database_unavailable; a Host outside ALLOWED_HOSTS is 400 bad_request, as on the rest of
+    database_unavailable; a Host outside ALLOWED_HOSTS is 400 host_invalid, as on the rest of
     the API; anything else is logged and answered 500 internal_error."""
     if isinstance(exc, exceptions.APIException):
         return exc
     if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
         return database_unavailable(exc)
+    if isinstance(exc, DisallowedHost):
+        logger.warning("Upload refused: %s", exc)
+        return gate.host_invalid()
     if isinstance(exc, SuspiciousOperation):
         logger.warning("Upload refused: %s", exc)
         return ApiError("bad_request", "The request is malformed.")
@@ -190,9 +187,9 @@ async def _create(station: Station, upload: Upload) -> Accepted:
         if previous is not None:
             return Accepted(previous, replayed=True)
     services.check_line_accepts(line, backlog_full=await _backlog_full(line))
-    if storage.writes_locally() and upload.size <= INLINE_MAX_BYTES:
+    if storage.writes_locally() and checks_inline(upload.stream, upload.size):
         inspection = services.inspection_stored(station, upload, digest)
-    else:  # object storage (a network round trip), or a big image that takes long to check
+    else:  # object storage (a network round trip), or an image with many pixels to decode
         inspection = await _in_thread(services.inspection_stored, station, upload, digest)
     try:
         await asyncio.wrap_future(_group_commit.get().submit(inspection))
@@ -242,6 +239,43 @@ def _with_connection_care(function: Callable[..., T], *args: Any) -> T:
         return function(*args)
     finally:
         close_old_connections()
+
+
+async def send_error(send: Send, error: exceptions.APIException, headers: list[tuple[str, str]]) -> None:
+    if error.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers.append(("WWW-Authenticate", AUTHENTICATE_HEADER))
+    if error.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
+    await _send_json(send, error.status_code, error_body(error), headers)
+
+
+def refusal_at_headers(scope: Scope) -> exceptions.APIException | None:
+    """serving/gate.py's checks for an upload Django will read (tus), before its body is read:
+    Django's handler reads a body whole before any view runs."""
+    if not gate.is_upload(scope["method"].encode("latin-1"), scope["path"].encode("latin-1")):
+        return None
+    headers = dict(scope["headers"])
+    try:
+        length = int(headers[b"content-length"]) if b"content-length" in headers else None
+    except ValueError:
+        length = None  # the view answers invalid_content_length
+    return gate.upload_refusal(
+        host=headers.get(b"host", b""),
+        authorization=headers.get(b"authorization", b""),
+        content_length=length,
+        max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES,
+    )
+
+
+def head_too_large(scope: Scope, *, limit: int) -> bool:
+    """True if the request's line and headers together are over `limit` bytes."""
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    return size + sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > limit
+
+
+async def refuse_head(send: Send, *, limit: int) -> None:
+    error = gate.headers_too_large(limit)
+    await _send_json(send, error.status_code, error_body(error), [("Connection", "close")])
 
 
 async def _send_json(send: Send, status_code: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:

@@ -54,3 +54,31 @@ def test_prometheus_scrapes_the_upload_api_as_an_allowed_host():
     allowed = compose["ingest"]["environment"]["ALLOWED_HOSTS"].split(",")
     assert {"web", "ingest"} <= set(allowed)
     assert compose["ingest"]["ports"] == ["8001:8001"]
+
+
+def test_prometheus_sends_the_metrics_token_that_kensa_reads():
+    """/metrics answers only the token (inspection/serving/private.py): Prometheus must send the
+    same secret that every Kensa service reads."""
+    scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    for job in scrape:
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
+    assert "metrics_token" in services["prometheus"]["secrets"] and "metrics_token" in compose["secrets"]
+    for name in ("web", "ingest", "worker", "beat"):
+        assert services[name]["environment"]["KENSA_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
+        assert "metrics_token" in services[name]["secrets"]
+
+
+def test_the_database_pools_of_every_service_fit_postgres():
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    pools = {
+        name: int(services[name]["environment"]["KENSA_DB_POOL_SIZE"]) for name in ("web", "ingest", "worker", "beat")
+    }
+    worker = services["worker"]["command"]
+    assert pools["worker"] >= int(worker[worker.index("--concurrency") + 1]), "a task thread would wait on the pool"
+    ingest_workers = 2  # config/gunicorn.py's WEB_CONCURRENCY default
+    total = pools["web"] + ingest_workers * pools["ingest"] + pools["worker"] + pools["beat"]
+    command = services["postgres"]["command"]
+    max_connections = int(command[command.index("-c") + 1].split("=")[1])
+    assert total + 10 <= max_connections  # room for migrate, psql and the superuser's reserve

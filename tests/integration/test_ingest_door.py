@@ -72,7 +72,7 @@ def test_the_answer_names_the_inspection_at_the_host_the_station_called(ingest):
         assert status == 202
         assert answer["url"] == f"http://{host}/api/v1/inspections/{answer['id']}/" == response["Location"]
     headers, body = multipart(key, jpeg_bytes(), "URL-2", Host="intruder.example")
-    assert post(ingest, headers=headers, body=body)[2]["error"]["code"] == "bad_request"
+    assert post(ingest, headers=headers, body=body)[2]["error"]["code"] == "host_invalid"
 
 
 def test_a_full_backlog_sheds_uploads_with_retry_after_and_stores_nothing(ingest):
@@ -164,11 +164,12 @@ def test_concurrent_uploads_are_committed_and_queued_in_groups(ingest):
 
 
 def test_a_large_16_bit_png_is_checked_off_the_loop_and_accepted(ingest):
-    """Images past INLINE_MAX_BYTES are decoded and written on a thread, not on the loop."""
+    """Images past INLINE_MAX_BYTES (inspection/ingest/decode_cost.py) are decoded and written on
+    a thread, not on the loop."""
     import numpy as np
     from PIL import Image
 
-    from inspection.ingest.door import INLINE_MAX_BYTES
+    from inspection.ingest.decode_cost import INLINE_MAX_BYTES
 
     line = make_line(code="door-big")
     _, key = make_station(line)

@@ -89,7 +89,7 @@ def test_the_direct_upload_path_refuses_like_the_rest_of_the_api(process_logs):
         accepted = post(auth)
     finally:
         server.stop()
-    assert (foreign[0], foreign[2]["error"]["code"]) == (400, "bad_request")
+    assert (foreign[0], foreign[2]["error"]["code"]) == (400, "host_invalid")
     assert (no_key[0], no_key[2]["error"]["code"]) == (401, "missing_api_key")
     assert no_key[1]["WWW-Authenticate"] == 'Bearer realm="kensa"'
     assert cut[0] == 400

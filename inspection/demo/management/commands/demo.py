@@ -259,7 +259,8 @@ class Command(BaseCommand):
 
     # --- processes -----------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, **(extra_env or {})}
+        # KENSA_DEMO: plain http on a laptop (no Secure cookies, no HSTS), /metrics open.
+        env = {**os.environ, "KENSA_DEMO": "true", **(extra_env or {})}
         self.children.append(subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True))
 
     def _stop_children(self) -> None:
