@@ -1,0 +1,216 @@
+"""Hypothesis strategies for what a client can send: upload requests (multipart and raw, with
+their headers and query parameters), captured_at texts, and the query parameters of lists.
+
+The values mix the valid, the nearly valid and the hostile (NUL, other scripts' digits,
+"²", times at the ends of the calendar, tampered image headers), so that one property,
+"a 2xx, or a 4xx with a documented code and nothing stored", covers every parser at once.
+"""
+
+import base64
+import io
+import json
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from urllib.parse import quote
+
+from hypothesis import strategies as st
+from PIL import Image
+
+from tests.factories import image_bytes, jpeg_bytes
+
+BOUNDARY = "kensa-property-boundary"
+# Hostile fragments that generic text rarely produces on its own.
+NASTY = ["", " ", "\x00", "²", "١٢", "1_2", "-1", "+1", "\n", "\r\n", "é", "\ud7ff", "0" * 30, "9" * 25, "%00"]
+
+
+@cache
+def _bmp(offset: int, value: bytes) -> bytes:
+    data = bytearray(image_bytes("BMP", size=(16, 8)))
+    data[offset : offset + len(value)] = value
+    return bytes(data)
+
+
+@cache
+def image_pool() -> tuple[bytes, ...]:
+    """Whole images, damaged ones and non-images (built once: they are the slow part)."""
+    jpeg = jpeg_bytes(size=(64, 48))
+    png = image_bytes("PNG")
+    bomb = io.BytesIO()
+    Image.new("L", (1, 1)).save(bomb, "PNG")
+    return (
+        jpeg,
+        png,
+        image_bytes("TIFF", mode="L"),
+        image_bytes("BMP"),
+        jpeg[: len(jpeg) // 2],
+        png[:-20],
+        jpeg + b"PK\x03\x04trailing",
+        _bmp(30, struct.pack("<I", 99)),  # compression 99
+        _bmp(28, struct.pack("<H", 7)),  # bit depth 7
+        _bmp(14, struct.pack("<I", 77)),  # header size 77
+        _bmp(14, struct.pack("<I", 0xFFFFFFFF)),  # header size past the file
+        _bmp(18, struct.pack("<i", -(2**31))),  # height at its extreme
+        b"",
+        b"\x00" * 64,
+        b"GIF89a" + b"\x00" * 20,
+    )
+
+
+def images() -> st.SearchStrategy[bytes]:
+    return st.one_of(st.sampled_from(image_pool()), st.binary(max_size=64))
+
+
+def texts(max_size: int = 40) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(NASTY), st.text(max_size=max_size))
+
+
+def _offsets() -> st.SearchStrategy[timezone]:
+    return st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+def captured_at_texts() -> st.SearchStrategy[str]:
+    """Times anywhere in the calendar with any offset, times near now, and mangled ones."""
+    anywhen = st.builds(
+        lambda moment, tz: moment.replace(tzinfo=tz).isoformat(),
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+        _offsets(),
+    )
+    near_now = st.builds(
+        lambda delta, tz: (datetime.now(UTC) + delta).astimezone(tz).isoformat(),
+        st.timedeltas(min_value=timedelta(days=-400), max_value=timedelta(days=3)),
+        _offsets(),
+    )
+    extremes = st.sampled_from(
+        ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z"]
+    )
+    return st.one_of(anywhen, near_now, extremes, texts())
+
+
+def serials() -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(["SN-1", "x" * 128, "x" * 129]), texts(150))
+
+
+@dataclass
+class UploadRequest:
+    """One POST /api/v1/inspections/ as a client could send it."""
+
+    content_type: str
+    body: bytes
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def query_string(self) -> str:
+        # quote() leaves nothing raw: NUL and every non-ASCII character travel percent-encoded.
+        pairs = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in self.query.items())
+        return f"?{pairs}" if pairs else ""
+
+
+def _part(name: str, value: bytes, *, filename: str | None, content_type: str | None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+    head = f"Content-Disposition: {disposition}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
+    return f"--{BOUNDARY}\r\n{head}\r\n".encode("utf-8", "surrogatepass") + value + b"\r\n"
+
+
+@st.composite
+def _multipart_part(draw: st.DrawFn) -> bytes:
+    name = draw(st.sampled_from(["image", "serial", "captured_at", "image", "serial", "other"]))
+    if name == "image":
+        filename = draw(st.sampled_from(["a.jpg", "../../x.png", ""]))
+        content_type = draw(st.sampled_from(["image/jpeg", "image/png", "image/bmp", "application/octet-stream", None]))
+        return _part(name, draw(images()), filename=filename, content_type=content_type)
+    value = draw(captured_at_texts() if name == "captured_at" else serials())
+    charset = draw(st.sampled_from([None, None, "text/plain; charset=latin-1", "text/plain; charset=nonesuch"]))
+    return _part(name, value.encode("utf-8", "surrogatepass"), filename=None, content_type=charset)
+
+
+@st.composite
+def multipart_requests(draw: st.DrawFn, *, door: bool = False) -> UploadRequest:
+    parts = draw(st.lists(_multipart_part(), max_size=20))
+    body = b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+    damage = draw(st.sampled_from(["none", "none", "none", "cut", "junk", "no-boundary", "many-parts"]))
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    if damage == "cut":
+        body = body[: draw(st.integers(min_value=0, max_value=len(body)))]
+    elif damage == "junk":
+        at = draw(st.integers(min_value=0, max_value=len(body)))
+        body = body[:at] + draw(st.binary(min_size=1, max_size=16)) + body[at:]
+    elif damage == "no-boundary":
+        content_type = "multipart/form-data"
+    elif damage == "many-parts":
+        body = b"".join(_part(f"f{n}", b"x", filename=None, content_type=None) for n in range(1000)) + body
+    return UploadRequest(content_type, body, headers=draw(_common_headers(door)))
+
+
+RAW_CONTENT_TYPES = ["image/jpeg", "image/png", "image/bmp", "image/tiff", "image/gif", "text/plain", "image/jpeg;"]
+
+
+@st.composite
+def raw_requests(draw: st.DrawFn, *, door: bool = False) -> UploadRequest:
+    content_type = draw(st.sampled_from(RAW_CONTENT_TYPES))
+    metadata = {"serial": serials(), "captured_at": captured_at_texts(), "line": _line_codes()}
+    query: dict[str, str] = {}
+    headers = draw(_common_headers(door))
+    for name, values in metadata.items():
+        where = draw(st.sampled_from(["query", "header", "none"]))
+        if where == "query":
+            query[name] = draw(values)
+        elif where == "header":
+            value = draw(values)
+            if not door or _fits_a_header(value):
+                headers[f"Kensa-{name.replace('_', '-').title()}"] = value
+    return UploadRequest(content_type, draw(images()), query=query, headers=headers)
+
+
+def upload_requests(*, door: bool = False) -> st.SearchStrategy[UploadRequest]:
+    return st.one_of(multipart_requests(door=door), raw_requests(door=door))
+
+
+@st.composite
+def _common_headers(draw: st.DrawFn, door: bool) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if draw(st.booleans()):
+        key = draw(st.one_of(st.sampled_from(["shot-1", "shot-2", "k" * 256]), texts(300)))
+        if not door or _fits_a_header(key):
+            headers["Idempotency-Key"] = key
+    return headers
+
+
+def _fits_a_header(value: str) -> bool:
+    """What an HTTP client can put in a header at all (the door is reached over real HTTP)."""
+    return value == value.strip() and all(" " <= char <= "~" or "\xa0" <= char <= "\xff" for char in value)
+
+
+LINE_CODE = "prop-line"
+
+
+def _line_codes() -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from([LINE_CODE, "other-line", "PROP-LINE", "prop-line\n"]), texts())
+
+
+def cursors() -> st.SearchStrategy[str]:
+    """Cursors as the API writes them, with any JSON inside, and arbitrary text."""
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts(),
+        lambda children: st.lists(children, max_size=3),
+        max_leaves=6,
+    )
+    inside = st.one_of(
+        st.tuples(captured_at_texts(), st.one_of(st.uuids().map(str), json_values)).map(list),
+        json_values,
+    )
+    encoded = inside.map(lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("="))
+    return st.one_of(encoded, texts(), st.sampled_from([base64.urlsafe_b64encode(b"\xff\xfe").decode()]))
+
+
+def result_queries() -> st.SearchStrategy[dict[str, str]]:
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "line": _line_codes(),
+            "limit": st.one_of(st.integers(min_value=-5, max_value=2000).map(str), texts()),
+            "cursor": cursors(),
+        },
+    )
