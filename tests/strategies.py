@@ -22,7 +22,7 @@ from tests.factories import image_bytes, jpeg_bytes
 
 BOUNDARY = "kensa-property-boundary"
 # Hostile fragments that generic text rarely produces on its own.
-NASTY = ["", " ", "\x00", "²", "١٢", "1_2", "-1", "+1", "\n", "\r\n", "é", "\ud7ff", "0" * 30, "9" * 25, "%00"]
+NASTY = ["", " ", "\x00", "²", "\u0661\u0662", "1_2", "-1", "+1", "\n", "\r\n", "é", "\ud7ff", "0" * 30, "9" * 25]
 
 
 @cache
@@ -108,7 +108,7 @@ class UploadRequest:
         return f"?{pairs}" if pairs else ""
 
 
-def _part(name: str, value: bytes, *, filename: str | None, content_type: str | None) -> bytes:
+def multipart_part(name: str, value: bytes, *, filename: str | None, content_type: str | None) -> bytes:
     disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
     head = f"Content-Disposition: {disposition}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
     return f"--{BOUNDARY}\r\n{head}\r\n".encode("utf-8", "surrogatepass") + value + b"\r\n"
@@ -120,10 +120,10 @@ def _multipart_part(draw: st.DrawFn) -> bytes:
     if name == "image":
         filename = draw(st.sampled_from(["a.jpg", "../../x.png", ""]))
         content_type = draw(st.sampled_from(["image/jpeg", "image/png", "image/bmp", "application/octet-stream", None]))
-        return _part(name, draw(images()), filename=filename, content_type=content_type)
+        return multipart_part(name, draw(images()), filename=filename, content_type=content_type)
     value = draw(captured_at_texts() if name == "captured_at" else serials())
     charset = draw(st.sampled_from([None, None, "text/plain; charset=latin-1", "text/plain; charset=nonesuch"]))
-    return _part(name, value.encode("utf-8", "surrogatepass"), filename=None, content_type=charset)
+    return multipart_part(name, value.encode("utf-8", "surrogatepass"), filename=None, content_type=charset)
 
 
 @st.composite
@@ -140,7 +140,7 @@ def multipart_requests(draw: st.DrawFn, *, door: bool = False) -> UploadRequest:
     elif damage == "no-boundary":
         content_type = "multipart/form-data"
     elif damage == "many-parts":
-        body = b"".join(_part(f"f{n}", b"x", filename=None, content_type=None) for n in range(1000)) + body
+        body = b"".join(multipart_part(f"f{n}", b"x", filename=None, content_type=None) for n in range(1000)) + body
     return UploadRequest(content_type, body, headers=draw(_common_headers(door)))
 
 
