@@ -21,7 +21,7 @@ def raised_codes() -> dict[str, str]:
             for node in ast.walk(tree):
                 code = _code_of(node)
                 if code is not None:
-                    found.setdefault(code, f"{path.relative_to(settings.BASE_DIR)}:{node.lineno}")
+                    found.setdefault(code, f"{path.relative_to(settings.BASE_DIR)}:{getattr(node, 'lineno', 0)}")
     return found
 
 
@@ -30,7 +30,8 @@ def _code_of(node: ast.AST) -> str | None:
         first = node.args[0] if node.args else None
         return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
     if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "default_code" for t in node.targets):
-        return node.value.value if isinstance(node.value, ast.Constant) else None
+        value = node.value
+        return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
     return None
 
 

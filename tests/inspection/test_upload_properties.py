@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils.dateparse import parse_datetime
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from inspection.errors import API_ERRORS, ApiError
@@ -37,6 +37,7 @@ def station_key() -> str:
 def check_answer(status: int, body: dict[str, Any], *, rows_before: int, files_before: set) -> None:
     """The property every answer to an upload must have."""
     assert status < 500, body
+    event(f"{status} {body['error']['code'] if status >= 400 else 'accepted'}")  # --hypothesis-show-statistics
     if status >= 400:
         code = body["error"]["code"]
         assert code in API_ERRORS, f"{code!r} is not a documented error code"
