@@ -311,6 +311,14 @@ KENSA_MAX_IMAGE_PIXELS = env_int("KENSA_MAX_IMAGE_PIXELS", 40_000_000, minimum=1
 # Bytes of a request's line and headers together, on both servers: more is answered 431
 # headers_too_large. 16 KiB is Twisted's own limit under daphne (a camera sends under 1 KiB).
 KENSA_MAX_HEADER_BYTES = env_int("KENSA_MAX_HEADER_BYTES", 16 * 1024, minimum=4096)
+# The window a station's `captured_at` must fall in, around the server's now: a year back (a
+# station that uploads a backlog after an outage) and a day ahead (a station's clock running
+# fast). Outside it a time is a mistake, and at the far ends (year 1 or 9999 with an offset)
+# not even readable back from PostgreSQL.
+KENSA_CAPTURED_AT_MAX_AGE_DAYS = env_int("KENSA_CAPTURED_AT_MAX_AGE_DAYS", 365, minimum=1)
+KENSA_CAPTURED_AT_MAX_AHEAD_HOURS = env_int("KENSA_CAPTURED_AT_MAX_AHEAD_HOURS", 24, minimum=0)
+if KENSA_CAPTURED_AT_MAX_AGE_DAYS > 36_500 or KENSA_CAPTURED_AT_MAX_AHEAD_HOURS > 8_760:
+    raise ImproperlyConfigured("KENSA_CAPTURED_AT_MAX_AGE_DAYS may be at most 36500, ..._MAX_AHEAD_HOURS at most 8760.")
 # A worker that claimed an inspection and has not finished it in this time is presumed dead;
 # the inspection may then be claimed again (by a redelivered message or the sweeper).
 KENSA_CLAIM_LEASE_SECONDS = env_int("KENSA_CLAIM_LEASE_SECONDS", 120, minimum=5)

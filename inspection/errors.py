@@ -18,6 +18,88 @@ logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 
+# Every code a client can receive in `{"error": {"code": …}}`, with its HTTP status and what it
+# means: the one list that clients, the README and the tests read. A refusal with a code not
+# listed here fails tests/inspection/test_error_codes.py.
+API_ERRORS: dict[str, tuple[int, str]] = {
+    # Who is calling (every endpoint)
+    "missing_api_key": (401, "No station key was sent (Authorization: Bearer <key>)."),
+    "invalid_api_key": (401, "The station key is unknown."),
+    "not_authenticated": (401, "The request needs a token or a session."),
+    "authentication_failed": (401, "The token or session is not valid."),
+    "station_inactive": (403, "The station is switched off."),
+    "permission_denied": (403, "The caller may not do this."),
+    "not_found": (404, "No such object, or not one the caller may see."),
+    "method_not_allowed": (405, "The endpoint does not take this HTTP method."),
+    "not_acceptable": (406, "The Accept header asks for a format the API does not give."),
+    "throttled": (429, "Too many requests; retry later."),
+    "bad_request": (400, "The request is malformed."),
+    "host_invalid": (400, "The Host header names no host this server serves (ALLOWED_HOSTS)."),
+    "headers_too_large": (431, "The request line and headers exceed KENSA_MAX_HEADER_BYTES."),
+    "metrics_forbidden": (403, "/metrics or /ready without the metrics token, from outside the allowed networks."),
+    "invalid_request": (400, "Fields of the request are invalid (details in `fields`)."),
+    "parse_error": (400, "The request body cannot be parsed."),
+    "unsupported_media_type": (415, "The Content-Type is not one the endpoint takes."),
+    # Uploads (direct and tus)
+    "invalid_content_length": (400, "Content-Length is not a number in ASCII digits."),
+    "multipart_invalid": (400, "The multipart body cannot be read."),
+    "multipart_too_many_parts": (413, "The multipart body has more parts than an upload needs."),
+    "multipart_too_large": (413, "The multipart body's parts or part headers exceed the server's limits."),
+    "image_missing": (400, "The multipart body has no 'image' file."),
+    "image_empty": (400, "The image has no bytes."),
+    "image_truncated": (400, "The image's data ends early."),
+    "image_corrupt": (400, "The image cannot be decoded."),
+    "image_trailing_data": (400, "The file has data after the end of the image (a polyglot)."),
+    "image_too_large": (413, "The image has more bytes than KENSA_MAX_IMAGE_BYTES."),
+    "image_too_many_pixels": (413, "The image has more pixels than KENSA_MAX_IMAGE_PIXELS."),
+    "image_unrecognized": (415, "The file is not a JPEG, PNG, BMP or TIFF image."),
+    "image_format_unsupported": (415, "The Content-Type names an image format that is not accepted."),
+    "content_type_mismatch": (415, "The Content-Type says one format, the file is another."),
+    "serial_missing": (400, "No serial was sent."),
+    "serial_invalid": (400, "The serial is too long or holds control characters."),
+    "captured_at_invalid": (400, "captured_at is not ISO 8601 with an offset, or lies outside the accepted window."),
+    "idempotency_key_invalid": (400, "Idempotency-Key is too long or holds control characters."),
+    "idempotency_key_reused": (422, "The Idempotency-Key was used for a different image."),
+    "line_invalid": (400, "The line code is not one a line can have."),
+    "line_mismatch": (403, "The station belongs to another line than the one named."),
+    "line_inactive": (409, "The station's line is switched off."),
+    "line_has_no_model": (409, "The station's line has no inspection model."),
+    "line_backlog_full": (503, "The line has queue_limit images waiting; retry after Retry-After."),
+    "tus_version_unsupported": (412, "Tus-Resumable is not 1.0.0."),
+    "upload_length_required": (400, "A tus upload needs Upload-Length (no deferred length)."),
+    "upload_length_invalid": (400, "Upload-Length is not a whole number of bytes."),
+    "upload_offset_invalid": (400, "Upload-Offset is not a whole number of bytes."),
+    "upload_metadata_invalid": (400, "Upload-Metadata is not base64-encoded UTF-8."),
+    "upload_content_type": (415, "A tus piece is not application/offset+octet-stream."),
+    "upload_not_found": (404, "No tus upload has this id, or its bytes are gone."),
+    "upload_expired": (410, "The tus upload expired."),
+    "upload_offset_mismatch": (409, "Upload-Offset differs from the server's offset."),
+    "upload_exceeds_length": (400, "The piece goes past the upload's length."),
+    "checksum_algorithm_unsupported": (400, "Upload-Checksum names an algorithm the server does not offer."),
+    "upload_checksum_invalid": (400, "Upload-Checksum is not base64."),
+    "upload_checksum_mismatch": (460, "The piece does not match its Upload-Checksum."),
+    # Reads (results API, inspections)
+    "line_not_found": (404, "No line has this code."),
+    "limit_invalid": (400, "limit is not a whole number within the page size bounds."),
+    "cursor_invalid": (400, "The cursor is not one this API gave out."),
+    # Model registry (admin and commands)
+    "model_check_timeout": (400, "Loading the model took longer than KENSA_MODEL_CHECK_SECONDS."),
+    "model_check_crashed": (400, "Loading the model crashed its process."),
+    "model_label_mismatch": (400, "The model's outputs or good labels do not fit its declared labels."),
+    "model_architecture_unknown": (400, "torchvision has no model of this name."),
+    "model_architecture_mismatch": (400, "The weights do not fit the architecture."),
+    "model_file_invalid": (400, "The artifact is not a state dict or TorchScript archive."),
+    "model_forward_failed": (400, "The model fails on a blank image."),
+    "model_has_no_line": (400, "The model version belongs to no line."),
+    "model_already_in_production": (400, "The model version already serves its line."),
+    "model_no_previous_version": (400, "The line has no earlier model to roll back to."),
+    # The server side
+    "database_unavailable": (503, "The database is down; nothing was stored. Retry shortly."),
+    "storage_unavailable": (503, "The image store could not write durably; nothing was stored. Retry shortly."),
+    "internal_error": (500, "An unexpected failure (a bug): it is logged."),
+}
+ERROR_CODES = frozenset(API_ERRORS)
+
 
 class ApiError(exceptions.APIException):
     """An error with its own stable code, raised by services and views alike."""

@@ -13,6 +13,8 @@ nothing after its end:
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -55,19 +57,10 @@ def validate_image(
     """
     check_image_size(size, max_bytes=max_bytes)
     stream.seek(0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _decoder_errors(max_pixels):
         # We enforce our own pixel limit below; Pillow's warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(stream, formats=list(IMAGE_FORMATS))
-        except Image.DecompressionBombError:
-            raise _too_many_pixels(None, max_pixels) from None
-        except UnidentifiedImageError:
-            raise ApiError(
-                "image_unrecognized",
-                "The file is not an image in a supported format (JPEG, PNG, BMP, TIFF).",
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            ) from None
+        image = Image.open(stream, formats=list(IMAGE_FORMATS))
         with image:
             width, height = image.size
             if width * height > max_pixels:
@@ -80,7 +73,7 @@ def validate_image(
                     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                 )
             if info.format != "JPEG":
-                _decode_fully(image, max_pixels)
+                image.load()  # how a truncated or damaged PNG, BMP or TIFF shows
     _check_nothing_after_the_image(stream, info.format, size)
     stream.seek(0)
     return info
@@ -131,15 +124,28 @@ def _check_nothing_after_the_image(stream: IO[bytes], image_format: str, size: i
         )
 
 
-def _decode_fully(image: Image.Image, max_pixels: int) -> None:
+@contextmanager
+def _decoder_errors(max_pixels: int) -> Iterator[None]:
+    """Every failure of Pillow's as a refusal with a code. Its format parsers raise whatever
+    their parsing happens to hit (OSError for a BMP whose compression is 99, SyntaxError,
+    ValueError, struct.error, ZeroDivisionError, KeyError, IndexError...): on a client's file
+    any of them means that the file cannot be decoded, never a 500."""
     try:
-        image.load()
+        yield
+    except ApiError:
+        raise
     except Image.DecompressionBombError:
         raise _too_many_pixels(None, max_pixels) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+    except UnidentifiedImageError:
+        raise ApiError(
+            "image_unrecognized",
+            "The file is not an image in a supported format (JPEG, PNG, BMP, TIFF).",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        ) from None
+    except Exception as exc:
+        if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
             raise ApiError("image_truncated", "The image is truncated: its data ends early.") from None
-        raise ApiError("image_corrupt", f"The image cannot be decoded: {exc}.") from None
+        raise ApiError("image_corrupt", f"The image cannot be decoded: {type(exc).__name__}: {exc}.") from None
 
 
 def _too_many_pixels(pixels: int | None, max_pixels: int) -> ApiError:

@@ -15,8 +15,15 @@ from django.http import HttpRequest
 from rest_framework import status
 
 from inspection.errors import ApiError
-from inspection.ingest.fields import CONTENT_TYPE_FORMATS, parse_captured_at, parse_idempotency_key, parse_serial
+from inspection.ingest.fields import (
+    CONTENT_TYPE_FORMATS,
+    parse_captured_at,
+    parse_idempotency_key,
+    parse_line_code,
+    parse_serial,
+)
 from inspection.ingest.services import Upload
+from inspection.parsing import ascii_int
 from lines.models import Station
 
 # Room for the multipart framing and the small fields around the image.
@@ -26,20 +33,34 @@ RAW_SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 _CHUNK = 256 * 1024
 # The form has three fields; a body with many parts is not from a station.
 MULTIPART_MAX_PARTS = 16
+# A text field (serial, captured_at) is read only up to this size: each is far shorter, and a
+# longer one is refused with the field's code without being decoded.
+MULTIPART_MAX_FIELD_BYTES = 1024
+# The multipart library's limits that mean "too many parts", against every other limit.
+_TOO_MANY_PARTS = "Maximum segment count exceeded"
+_PART_TOO_BIG = {"Maximum segment size exceeded", "Segment Content-Length larger than maximum segment size"}
 
 
 def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
     """Refuse an oversized body from its header, before reading (and spooling) any of it."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ApiError("invalid_content_length", "Content-Length is not a number.") from None
-    if length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
+    length = content_length(request)
+    if length is not None and length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
         raise ApiError(
             "image_too_large",
             f"The request has {length} bytes; images may have at most {max_image_bytes}.",
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+
+
+def content_length(request: HttpRequest) -> int | None:
+    """The declared body length, None when none was declared (a chunked body)."""
+    raw = request.META.get("CONTENT_LENGTH")
+    if not raw:
+        return None
+    length = ascii_int(raw)
+    if length is None:
+        raise ApiError("invalid_content_length", "Content-Length is not a number in ASCII digits.")
+    return length
 
 
 def upload_from_request(request: HttpRequest, station: Station, *, max_image_bytes: int) -> Upload:
@@ -65,8 +86,8 @@ def _from_multipart(request: HttpRequest, max_image_bytes: int) -> Upload:
     return Upload(
         stream=image.file,
         size=image.size,
-        serial=parse_serial(_field(parts, "serial")),
-        captured_at=parse_captured_at(_field(parts, "captured_at")),
+        serial=parse_serial(_field(parts, "serial", "serial_invalid")),
+        captured_at=parse_captured_at(_field(parts, "captured_at", "captured_at_invalid")),
         idempotency_key=_idempotency_key(request),
         # A part sent as application/octet-stream claims nothing; one sent as image/x claims x.
         declared_format=_declared_format(part_type) if part_type.startswith("image/") else None,
@@ -80,11 +101,11 @@ def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, mu
     _, options = multipart.parse_options_header(request.META.get("CONTENT_TYPE", ""))
     if not options.get("boundary"):
         raise ApiError("multipart_invalid", "The multipart Content-Type names no boundary.")
-    length = int(request.META.get("CONTENT_LENGTH") or -1)
+    length = content_length(request)
     parser = multipart.MultipartParser(
         request,
         options["boundary"],
-        content_length=length,
+        content_length=-1 if length is None else length,
         spool_limit=RAW_SPOOL_MEMORY_BYTES,
         partsize_limit=max_image_bytes + 1,  # one byte over is enough to refuse it as too large
         part_limit=MULTIPART_MAX_PARTS,
@@ -94,25 +115,44 @@ def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, mu
     try:
         for part in parser:
             parts.setdefault(part.name, part)
-    except multipart.ParserLimitReached:
-        raise ApiError(
-            "image_too_large",
-            f"A part of the request has more than {max_image_bytes} bytes.",
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        ) from None
+    except multipart.ParserLimitReached as exc:
+        raise _limit_reached(str(exc), max_image_bytes) from None
     except multipart.MultipartError as exc:
         raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}.") from None
     return parts
 
 
-def _field(parts: dict[str, multipart.MultipartPart], name: str) -> str | None:
+def _limit_reached(reason: str, max_image_bytes: int) -> ApiError:
+    """Which of the parser's limits the body reached, each with its own code."""
+    too_large = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    if reason in _PART_TOO_BIG:
+        return ApiError("image_too_large", f"A part of the request has more than {max_image_bytes} bytes.", too_large)
+    if reason == _TOO_MANY_PARTS:
+        return ApiError(
+            "multipart_too_many_parts", f"The body has more than {MULTIPART_MAX_PARTS} parts; send 3.", too_large
+        )
+    return ApiError("multipart_too_large", f"The multipart body exceeds a limit of this server: {reason}.", too_large)
+
+
+def _field(parts: dict[str, multipart.MultipartPart], name: str, code: str) -> str | None:
+    """A text field's value; one too long to be valid, or not text in its charset, is refused
+    with the field's own code."""
     part = parts.get(name)
-    return None if part is None else part.value
+    if part is None:
+        return None
+    if part.size > MULTIPART_MAX_FIELD_BYTES:
+        raise ApiError(code, f"The field {name!r} is longer than {MULTIPART_MAX_FIELD_BYTES} bytes.")
+    try:
+        return str(part.value)
+    except (UnicodeDecodeError, LookupError):  # LookupError: a charset Python does not know
+        raise ApiError(code, f"The field {name!r} is not text in its charset.") from None
 
 
 def _from_raw_body(request: HttpRequest, station: Station, content_type: str, max_image_bytes: int) -> Upload:
     declared = _declared_format(content_type)
     line = _metadata(request, "line", "HTTP_KENSA_LINE")
+    if line:
+        parse_line_code(line)
     if line and line != station.line.code:
         raise ApiError(
             "line_mismatch", f"This station belongs to line {station.line.code}, not {line}.", status.HTTP_403_FORBIDDEN

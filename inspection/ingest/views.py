@@ -57,8 +57,11 @@ def _accept(request: HttpRequest) -> Accepted:
         check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         return inspection_create(station=station, upload=upload)
-    except (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent) as exc:
+    except (MultiPartParserError, RequestDataTooBig) as exc:
         raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}") from None
+    except TooManyFieldsSent:
+        # From the query string (DATA_UPLOAD_MAX_NUMBER_FIELDS): refused as the door refuses it.
+        raise ApiError("bad_request", "The request has too many query parameters.") from None
     except DatabaseError as exc:
         if isinstance(exc, IntegrityError):
             raise

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inspection.errors import ApiError
+from inspection.parsing import LINE_CODE_RULE, ascii_int, is_line_code
 from inspection.payloads import inspections_json
 from inspection.permissions import IsPlantUser
 from lines.models import ProductionLine
@@ -40,6 +41,8 @@ class ResultListView(APIView):
     def _line_id(code: str | None) -> int | None:
         if not code:
             return None
+        if not is_line_code(code):
+            raise ApiError("line_invalid", LINE_CODE_RULE)
         line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
         if line_id is None:
             raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
@@ -49,6 +52,7 @@ class ResultListView(APIView):
     def _limit(raw: str | None) -> int:
         if raw is None or raw == "":
             return int(settings.KENSA_RESULTS_PAGE_SIZE)
-        if not raw.isdigit() or not 1 <= int(raw) <= settings.KENSA_RESULTS_MAX_PAGE_SIZE:
+        limit = ascii_int(raw)
+        if limit is None or not 1 <= limit <= settings.KENSA_RESULTS_MAX_PAGE_SIZE:
             raise ApiError("limit_invalid", f"limit must be between 1 and {settings.KENSA_RESULTS_MAX_PAGE_SIZE}.")
-        return int(raw)
+        return limit

@@ -2,10 +2,12 @@
 
 import io
 import mimetypes
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
+from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -51,8 +53,10 @@ def test_accepted_image_is_stored_recorded_and_queued_on_its_priority(
     station, key = station_key
     data = jpeg_bytes(size=(640, 512))
     before = redis_client.llen("inspect.high")
+    # Within the window of accepted times (KENSA_CAPTURED_AT_MAX_AGE_DAYS), whenever the test runs.
+    day = timezone.now().date() - timedelta(days=1)
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(key, image=data, name="../../etc/passwd.jpg", captured_at="2026-11-22T08:00:00+01:00")
+        response = post(key, image=data, name="../../etc/passwd.jpg", captured_at=f"{day}T08:00:00+01:00")
 
     assert response.status_code == 202, response.content
     body = response.json()
@@ -64,7 +68,7 @@ def test_accepted_image_is_stored_recorded_and_queued_on_its_priority(
     assert (inspection.width, inspection.height, inspection.image_format) == (640, 512, "JPEG")
     assert inspection.image_bytes == len(data)
     assert inspection.captured_at is not None
-    assert inspection.captured_at.isoformat() == "2026-11-22T07:00:00+00:00"
+    assert inspection.captured_at.isoformat() == f"{day}T07:00:00+00:00"
     # The server picks the key; the client's file name never reaches storage.
     assert inspection.image_key == f"images/press-1/{inspection.received_at:%Y/%m/%d}/{inspection.id}.jpg"
     assert "passwd" not in inspection.image_key

@@ -2,9 +2,11 @@
 
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from inspection.models import Inspection
@@ -36,7 +38,8 @@ def refused(response, status: int, code: str, before: set) -> None:
 
 def test_raw_jpeg_with_metadata_in_the_query(key):
     data = jpeg_bytes()
-    response = raw(key, data, "image/jpeg", "?serial=RAW-1&line=raw-line&captured_at=2026-11-22T09:00:00Z")
+    day = timezone.now().date() - timedelta(days=1)  # within the window of accepted times
+    response = raw(key, data, "image/jpeg", f"?serial=RAW-1&line=raw-line&captured_at={day}T09:00:00Z")
     assert response.status_code == 202, response.content
     inspection = Inspection.objects.get(id=response.json()["id"])
     assert (inspection.serial, inspection.image_format, inspection.image_bytes) == ("RAW-1", "JPEG", len(data))

@@ -1,5 +1,7 @@
 """GET /api/v1/results/: the MES feed. Ordered, cursor-paged, bounded, no N+1."""
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -133,3 +135,39 @@ def test_unknown_and_malformed_inspection_ids(mes_client):
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
     malformed = mes_client.get("/api/v1/inspections/not-a-uuid/")
     assert (malformed.status_code, malformed.json()["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("limit", ["²", "\u0661\u0660", "+5", " 5", "5_0", "9" * 40])
+def test_a_limit_in_anything_but_ascii_digits_is_limit_invalid(mes_client, limit):
+    response = mes_client.get(URL, {"limit": limit})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "limit_invalid")
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        ["2020-01-01T00:00:00+00:00", 5],
+        ["2020-01-01T00:00:00+00:00", "12345678-1234-1234-1234-123456789abc"],  # the old (finished_at, id)
+        [1.5, "12345678-1234-1234-1234-123456789abc"],
+        [True, "12345678-1234-1234-1234-123456789abc"],
+        [2**63, "12345678-1234-1234-1234-123456789abc"],
+        [5, "{12345678-1234-1234-1234-123456789abc}"],
+        ["2020-01-01T00:00:00+00:00", "{12345678-1234-1234-1234-123456789abc}"],
+        ["2020-01-01T00:00:00", "12345678-1234-1234-1234-123456789abc"],
+        ["9999-12-31T23:59:59-14:00", "12345678-1234-1234-1234-123456789abc"],
+        ["2020-01-01T00:00:00+00:00", "12345678-1234-1234-1234-123456789abc", 1],
+        {"a": 1},
+        "2020",
+    ],
+)
+def test_a_cursor_that_is_not_one_the_api_wrote_is_cursor_invalid(mes_client, inside):
+    cursor = base64.urlsafe_b64encode(json.dumps(inside).encode()).decode().rstrip("=")
+    response = mes_client.get(URL, {"cursor": cursor})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "cursor_invalid")
+
+
+@pytest.mark.parametrize("line", ["\x00", "paint-2\x00", "Paint-2", "paint-2\n", "x" * 49])
+def test_a_line_code_no_line_can_have_is_line_invalid(mes_client, line):
+    make_line(code="paint-2")
+    response = mes_client.get(URL, {"line": line})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "line_invalid")
