@@ -208,6 +208,10 @@ REST_FRAMEWORK = {
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, with a channel that turns a crash after a broker restart into a
+# reconnect (config/celery.py). The broker is Redis only: inspection/ingest/dispatch.py
+# pushes task messages to its lists itself.
+CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
 CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_CREATE_MISSING_QUEUES = False
@@ -217,6 +221,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message not acknowledged within this many seconds goes to another worker. It must
     # exceed the longest inspection batch, or a slow batch would be delivered twice.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+    # A worker reconnecting to a broker host that vanished without a reset (a node or pod
+    # gone) gives up on the attempt after this, and tries again, instead of waiting on the
+    # operating system's connect timeout (minutes).
+    "socket_connect_timeout": 5.0,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker outlives a Redis restart, however long
