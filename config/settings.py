@@ -241,7 +241,10 @@ CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a resul
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With the connection to Redis lost, unacknowledged messages go back to the queue; stop the
-# tasks that hold them rather than run them twice for nothing.
+# tasks that hold them rather than run them twice for nothing. The threads pool cannot stop a
+# running task (Celery logs "does not implement kill_job"): there the task finishes, its ack
+# fails, and its message, back after the visibility timeout, finds the row done (claims are
+# conditional), so nothing is written twice.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
