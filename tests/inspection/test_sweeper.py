@@ -89,6 +89,7 @@ def test_a_backlog_older_than_the_resend_age_is_not_sent_again(redis_client):
         assert redis_client.lrange("inspect.low", 0, -1) == before
         assert redis_client.hlen("unacked") == 1
         reserved.ack()
+    redis_client.delete("inspect.low")  # no messages of rows gone with the test for later workers
 
 
 def test_rows_whose_messages_redis_lost_are_sent_again_once(redis_client):
@@ -122,3 +123,4 @@ def test_rows_whose_messages_redis_lost_are_sent_again_once(redis_client):
         assert sweep_inspections()["requeued"] == 0  # the message the last sweep sent waits
         assert _all_ids(redis_client, "inspect.low") == [str(dead_worker.id)]
         reserved.ack()
+    redis_client.delete("inspect.low")
