@@ -275,6 +275,10 @@ CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, with a channel that turns a crash after a broker restart into a
+# reconnect (config/celery.py). The broker is Redis only: inspection/ingest/dispatch.py
+# pushes task messages to its lists itself.
+CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
 CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_CREATE_MISSING_QUEUES = False
@@ -284,6 +288,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message not acknowledged within this many seconds goes to another worker. It must
     # exceed the longest inspection batch, or a slow batch would be delivered twice.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
+    # A worker reconnecting to a broker host that vanished without a reset (a node or pod
+    # gone) gives up on the attempt after this, and tries again, instead of waiting on the
+    # operating system's connect timeout (minutes).
+    "socket_connect_timeout": 5.0,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker outlives a Redis restart, however long
@@ -300,7 +308,10 @@ CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in a resul
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # With the connection to Redis lost, unacknowledged messages go back to the queue; stop the
-# tasks that hold them rather than run them twice for nothing.
+# tasks that hold them rather than run them twice for nothing. The threads pool cannot stop a
+# running task (Celery logs "does not implement kill_job"): there the task finishes, its ack
+# fails, and its message, back after the visibility timeout, finds the row done (claims are
+# conditional), so nothing is written twice.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

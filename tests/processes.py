@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,16 +110,25 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> Pr
 
 
 def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 8) -> Process:
-    """A worker as production runs it: one process, a thread per inspection in flight, one
-    batched forward pass at a time (inspection/inference/batching.py)."""
+    """A worker as production runs it (docker/compose.yaml's worker service): one process, a
+    thread per inspection in flight, one batched forward pass at a time
+    (inspection/inference/batching.py), without gossip, mingle and heartbeats."""
     node = f"{name}-{os.getpid()}@%h"
     queues = ",".join(ALL_QUEUES)
     command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, "--pool", "threads", "-c", str(concurrency)]
-    command += ["-n", node]
+    command += ["-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    log = log_dir / f"{name}.log"
+    start = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
     process = _spawn(name, [*command, "-l", "INFO"], env, log_dir)
     # Celery logs "<node> ready." once it consumes.
-    _wait(process, lambda: " ready." in process.log.read_text(errors="replace"), "become ready", 90)
+    _wait(process, lambda: b" ready." in _read_from(process.log, start), "become ready", 90)
     return process
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read()
 
 
 def start_beat(env: dict[str, str], log_dir: Path) -> Process:
@@ -150,3 +160,53 @@ def start_gunicorn_ingest(env: dict[str, str], log_dir: Path) -> Process:
     process = _spawn("gunicorn-ingest", command, {**env, "KENSA_ROLE": "ingest"}, log_dir, port)
     _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 60)
     return process
+
+
+class Supervised:
+    """A process kept running the way docker/compose.yaml (`restart: unless-stopped`) and a
+    Kubernetes Deployment keep one: when it exits, for whatever reason, it is started again,
+    after a second (as compose's first back-off) and again until a start succeeds. Each exit's
+    status is kept in `exits`, so a test can tell a crash (1) from a kill (-9)."""
+
+    POLL_SECONDS = 0.5
+    RESTART_DELAY_SECONDS = 1.0
+
+    def __init__(self, start: Callable[[], Process]):
+        self._start = start
+        self.process = start()
+        self.name = self.process.name
+        self.exits: list[int] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name=f"supervise-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.POLL_SECONDS):
+            with self._lock:
+                code = self.process.popen.poll()
+                if code is None:
+                    continue
+                self.exits.append(code)
+            while not self._stopping.wait(self.RESTART_DELAY_SECONDS):
+                try:
+                    restarted = self._start()
+                except RuntimeError:  # exited or hung while starting (the broker still away)
+                    continue
+                with self._lock:
+                    self.process = restarted
+                break
+
+    def kill(self) -> int:
+        """SIGKILL the running process (the supervisor starts it again); its pid."""
+        with self._lock:
+            self.process.kill()
+            return self.process.popen.pid
+
+    def stop(self, timeout: float = 20) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self.process.stop(timeout)
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.process.tail(chars)

@@ -1,32 +1,49 @@
 """Sending inspections again: the outbox sweep for lost messages, and QA's requeue.
 
 The Inspection row is its own outbox: a row that stays `queued` (its message was lost) or
-`running` past the claim lease (its worker died) is sent again. A duplicate message is
-harmless because claims are conditional.
+`running` past the claim lease (its worker died) is sent again, once the broker is seen not to
+hold its message any more (inspection/lifecycle/inventory.py). A duplicate message is harmless
+because claims are conditional, but under a backlog longer than KENSA_REQUEUE_AFTER_SECONDS a
+re-send at every sweep would pile duplicates into the queues that the workers must then read.
 """
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from inspection.constants import Status
 from inspection.ingest.services import inspections_enqueue
+from inspection.lifecycle.inventory import inspections_held
 from inspection.models import Inspection
 from inspection.queues import inspection_queue
 from lines.models import ProductionLine
 
+logger = logging.getLogger(__name__)
+
 
 def inspections_requeue_stale(*, limit: int = 1000) -> int:
-    """Send again the inspections whose message may have been lost (the outbox sweep).
+    """Send again the inspections whose message the broker has lost (the outbox sweep); the
+    answer is how many were sent.
 
-    Queued rows not picked up within KENSA_REQUEUE_AFTER_SECONDS (Redis lost the message, or
-    was down at upload time), and running rows held past the claim lease (the worker died),
-    get a new message. `queued_at` moves on, so a row is re-sent at most once per
-    KENSA_REQUEUE_AFTER_SECONDS while it waits.
+    Candidates are the unowned rows not picked up within KENSA_REQUEUE_AFTER_SECONDS: `queued`
+    ones (Redis lost the message, or was down at upload time) and `running` ones held past the
+    claim lease (their worker died). Each is sent again only if Redis holds no message for it:
+    - a `queued` row's message may wait in its queue, or be reserved by a worker that has not
+      claimed it yet (taken, or held for a retry's countdown): either will reach a worker;
+    - a `running` row past its lease was claimed by a worker presumed dead, whose message sits
+      in the unacked hash until the visibility timeout, longer than the lease: it is sent again
+      unless a message for it already waits in a queue (sent by an earlier sweep).
+    The check reads Redis itself, so a Redis that restarted empty shows every message lost, and
+    nothing that still waits is sent twice however long the backlog. Checked rows' `queued_at`
+    moves on, sent or not, so a row is checked at most once per KENSA_REQUEUE_AFTER_SECONDS and
+    the oldest `limit` rows never hide the rows behind them. With Redis unreachable nothing is
+    moved, and the next sweep checks again.
     """
     now = timezone.now()
     queued_cutoff = now - timedelta(seconds=settings.KENSA_REQUEUE_AFTER_SECONDS)
@@ -34,12 +51,22 @@ def inspections_requeue_stale(*, limit: int = 1000) -> int:
         Inspection.objects.unowned(now=now)
         .filter(queued_at__lt=queued_cutoff)
         .order_by("queued_at")
-        .values_list("id", "line__priority")[:limit]
+        .values_list("id", "line__priority", "status")[:limit]
     )
     if not stale:
         return 0
-    Inspection.objects.filter(id__in=[inspection_id for inspection_id, _ in stale]).update(queued_at=now)
-    return len(stale) if _enqueue_alone(stale) else 0
+    try:
+        held = inspections_held()
+    except redis.RedisError:
+        logger.warning("Could not read the broker's queues; %d stale inspections wait for the next sweep", len(stale))
+        return 0
+    lost = [
+        (inspection_id, priority)
+        for inspection_id, priority, status in stale
+        if inspection_id not in held.waiting and (status == Status.RUNNING or inspection_id not in held.reserved)
+    ]
+    Inspection.objects.filter(id__in=[inspection_id for inspection_id, _, _ in stale]).update(queued_at=now)
+    return len(lost) if lost and _enqueue_alone(lost) else 0
 
 
 def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:
