@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference.registry import model_promote, model_rollback
 from inspection.lifecycle.sweeper import inspections_requeue
 from inspection.models import Defect, Inspection, InspectionModel, ModelEvent
@@ -57,8 +57,8 @@ class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
             return
         try:
             event = model_promote(model=queryset.get(), by=request.user.get_username())
-        except ApiError as refusal:
-            self.message_user(request, str(refusal.detail), messages.ERROR)
+        except KensaError as refusal:
+            self.message_user(request, refusal.message, messages.ERROR)
             return
         self.message_user(request, f"{event.model} now serves line {event.line}.", messages.SUCCESS)
 
@@ -104,8 +104,8 @@ def roll_back_model(modeladmin: ProductionLineAdmin, request: HttpRequest, query
     for line in queryset:
         try:
             event = model_rollback(line=line, by=request.user.get_username())
-        except ApiError as refusal:
-            modeladmin.message_user(request, str(refusal.detail), messages.ERROR)
+        except KensaError as refusal:
+            modeladmin.message_user(request, refusal.message, messages.ERROR)
             continue
         modeladmin.message_user(request, f"Line {line.code} is back on {event.model}.", messages.SUCCESS)
 

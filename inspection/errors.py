@@ -1,7 +1,10 @@
-"""One error shape for the whole API: `{"error": {"code": "...", "message": "...", ...}}`.
+"""Refusals: one list of stable codes, a domain error for services, one JSON shape for the API.
 
 `code` is stable and machine-readable (clients switch on it); `message` is a sentence for
-people and may change.
+people and may change. Services, tasks and commands raise `KensaError(code, message)` and know
+nothing of HTTP: the edges (the DRF exception handler, the upload view and door, tus) answer it
+with the status API_ERRORS gives its code, in the shape `{"error": {"code", "message", ...}}`.
+`ApiError` is that answer, for the edges that choose a status of their own.
 """
 
 import logging
@@ -101,8 +104,31 @@ API_ERRORS: dict[str, tuple[int, str]] = {
 ERROR_CODES = frozenset(API_ERRORS)
 
 
+class KensaError(Exception):
+    """A refusal with a stable code from API_ERRORS and a sentence for people; `extra` joins
+    the error's JSON. Raised by services, so a Celery task, a command or any edge can use them."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    @property
+    def http_status(self) -> int:
+        return API_ERRORS[self.code][0] if self.code in API_ERRORS else status.HTTP_400_BAD_REQUEST
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def as_api_error(refusal: KensaError, http_status: int | None = None) -> "ApiError":
+    """The refusal as the API answers it: with its code's status, unless the edge names one."""
+    return ApiError(refusal.code, refusal.message, http_status or refusal.http_status, **refusal.extra)
+
+
 class ApiError(exceptions.APIException):
-    """An error with its own stable code, raised by services and views alike."""
+    """A refusal as an HTTP edge answers it: a stable code with its status."""
 
     def __init__(self, code: str, message: str, http_status: int = status.HTTP_400_BAD_REQUEST, **extra: Any):
         super().__init__(detail=message, code=code)
@@ -121,6 +147,8 @@ def error_code(exc: exceptions.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, KensaError):
+        exc = as_api_error(exc)
     if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
         exc = database_unavailable(exc)
     if isinstance(exc, Http404):

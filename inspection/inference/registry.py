@@ -10,10 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from rest_framework import status
 
 from inspection.constants import ModelAction, ModelFormat, ModelStage, TaskType
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference import model_check
 from inspection.models import InspectionModel, ModelEvent
 from lines.models import ProductionLine
@@ -37,11 +36,10 @@ def check_artifact_isolated(**kwargs: Any) -> None:
         problem = results.get(timeout=settings.KENSA_MODEL_CHECK_SECONDS)
     except queue.Empty:
         if child.is_alive():
-            raise ApiError(
-                "model_check_timeout",
-                f"Loading the model took longer than {settings.KENSA_MODEL_CHECK_SECONDS} s.",
+            raise KensaError(
+                "model_check_timeout", f"Loading the model took longer than {settings.KENSA_MODEL_CHECK_SECONDS} s."
             ) from None
-        raise ApiError("model_check_crashed", f"Loading the model crashed its process ({child.exitcode}).") from None
+        raise KensaError("model_check_crashed", f"Loading the model crashed its process ({child.exitcode}).") from None
     finally:
         child.kill()
         child.join(timeout=10)
@@ -51,7 +49,7 @@ def check_artifact_isolated(**kwargs: Any) -> None:
 def _raise_for(problem: model_check.Problem | None) -> None:
     if problem is not None:
         code, message = problem
-        raise ApiError(code, message, status.HTTP_400_BAD_REQUEST)
+        raise KensaError(code, message)
 
 
 def inspection_model_register(
@@ -79,7 +77,7 @@ def inspection_model_register(
     """
     unknown_good = set(good_labels) - set(labels)
     if unknown_good:
-        raise ApiError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
+        raise KensaError("model_label_mismatch", f"Good labels {sorted(unknown_good)} are not among the labels.")
     checker(
         architecture=architecture, artifact=artifact, labels=labels, input_size=input_size, format=format, task=task
     )
@@ -118,11 +116,11 @@ def model_promote(*, model: InspectionModel, by: str) -> ModelEvent:
     new version serves from the next inspection on, with no restart and no gap.
     """
     if model.line_id is None:
-        raise ApiError("model_has_no_line", f"{model} is not registered for a line.")
+        raise KensaError("model_has_no_line", f"{model} is not registered for a line.")
     line = ProductionLine.objects.select_for_update().get(id=model.line_id)
     previous = line.inspection_model
     if previous is not None and previous.id == model.id:
-        raise ApiError("model_already_in_production", f"{model} already serves line {line.code}.")
+        raise KensaError("model_already_in_production", f"{model} already serves line {line.code}.")
     return _switch(line=line, to=model, previous=previous, action=ModelAction.PROMOTE, by=by)
 
 
@@ -132,7 +130,7 @@ def model_rollback(*, line: ProductionLine, by: str) -> ModelEvent:
     line = ProductionLine.objects.select_for_update().get(id=line.id)
     last = ModelEvent.objects.filter(line=line, model_id=line.inspection_model_id).order_by("-at", "-id").first()
     if last is None or last.previous is None:
-        raise ApiError("model_no_previous_version", f"Line {line.code} has no earlier model to roll back to.")
+        raise KensaError("model_no_previous_version", f"Line {line.code} has no earlier model to roll back to.")
     return _switch(line=line, to=last.previous, previous=line.inspection_model, action=ModelAction.ROLLBACK, by=by)
 
 

@@ -32,7 +32,15 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, conn
 from django.urls import reverse
 from rest_framework import exceptions, status
 
-from inspection.errors import RETRY_AFTER_SECONDS, ApiError, database_unavailable, error_body, error_code
+from inspection.errors import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    KensaError,
+    as_api_error,
+    database_unavailable,
+    error_body,
+    error_code,
+)
 from inspection.ingest import backlog, services, storage
 from inspection.ingest.authentication import AUTHENTICATE_HEADER, MissingStationKey, bearer_key, checked_station
 from inspection.ingest.decode_cost import checks_inline
@@ -104,6 +112,8 @@ def _as_api_error(exc: Exception) -> exceptions.APIException:
     the API; anything else is logged and answered 500 internal_error."""
     if isinstance(exc, exceptions.APIException):
         return exc
+    if isinstance(exc, KensaError):
+        return as_api_error(exc)
     if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
         return database_unavailable(exc)
     if isinstance(exc, DisallowedHost):

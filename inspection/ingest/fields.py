@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.parsing import LINE_CODE_RULE, is_clean_text, is_line_code
 
 MAX_SERIAL_LENGTH = 128
@@ -27,9 +27,9 @@ CONTENT_TYPE_FORMATS = {
 def parse_serial(raw: object) -> str:
     serial = str(raw or "").strip()
     if not serial:
-        raise ApiError("serial_missing", "Send the part's serial number ('serial').")
+        raise KensaError("serial_missing", "Send the part's serial number ('serial').")
     if len(serial) > MAX_SERIAL_LENGTH or not is_clean_text(serial):
-        raise ApiError("serial_invalid", f"The serial must be printable and at most {MAX_SERIAL_LENGTH} characters.")
+        raise KensaError("serial_invalid", f"The serial must be printable and at most {MAX_SERIAL_LENGTH} characters.")
     return serial
 
 
@@ -41,14 +41,14 @@ def parse_captured_at(raw: object, *, now: datetime | None = None) -> datetime |
         return None
     parsed = _aware_datetime(text)
     if parsed is None:
-        raise ApiError("captured_at_invalid", "captured_at must be an ISO 8601 time with a UTC offset.")
+        raise KensaError("captured_at_invalid", "captured_at must be an ISO 8601 time with a UTC offset.")
     now = now or timezone.now()
     earliest = now - timedelta(days=settings.KENSA_CAPTURED_AT_MAX_AGE_DAYS)
     latest = now + timedelta(hours=settings.KENSA_CAPTURED_AT_MAX_AHEAD_HOURS)
     # Aware datetimes compare by their UTC instants without building them, so year 9999 at
     # -14:00 (past datetime.max in UTC) compares, where converting it would overflow.
     if not earliest <= parsed <= latest:
-        raise ApiError(
+        raise KensaError(
             "captured_at_invalid",
             f"captured_at must lie between {earliest.isoformat()} and {latest.isoformat()} (the server's clock).",
         )
@@ -70,7 +70,7 @@ def _aware_datetime(text: str) -> datetime | None:
 def parse_idempotency_key(raw: object) -> str:
     key = str(raw or "").strip()
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not is_clean_text(key):
-        raise ApiError(
+        raise KensaError(
             "idempotency_key_invalid", f"Idempotency-Key must be printable, at most {MAX_IDEMPOTENCY_KEY_LENGTH} chars."
         )
     return key
@@ -78,5 +78,5 @@ def parse_idempotency_key(raw: object) -> str:
 
 def parse_line_code(raw: str) -> str:
     if not is_line_code(raw):
-        raise ApiError("line_invalid", LINE_CODE_RULE)
+        raise KensaError("line_invalid", LINE_CODE_RULE)
     return raw

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from PIL import Image, UnidentifiedImageError
-from rest_framework import status
 
 from inspection.constants import IMAGE_FORMATS
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 
 
 @dataclass(frozen=True)
@@ -38,19 +37,15 @@ class ImageInfo:
 
 def check_image_size(size: int, *, max_bytes: int) -> None:
     if size == 0:
-        raise ApiError("image_empty", "The image is empty.")
+        raise KensaError("image_empty", "The image is empty.")
     if size > max_bytes:
-        raise ApiError(
-            "image_too_large",
-            f"The image has {size} bytes; this server accepts at most {max_bytes}.",
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        raise KensaError("image_too_large", f"The image has {size} bytes; this server accepts at most {max_bytes}.")
 
 
 def validate_image(
     stream: IO[bytes], *, size: int, max_bytes: int, max_pixels: int, declared_format: str | None = None
 ) -> ImageInfo:
-    """Check an uploaded image and describe it, or raise ApiError with a stable code.
+    """Check an uploaded image and describe it, or raise KensaError with a stable code.
 
     `declared_format` is what the client's Content-Type claimed (None when it claimed nothing
     specific); a file that is something else is refused rather than trusted.
@@ -67,10 +62,8 @@ def validate_image(
                 raise _too_many_pixels(width * height, max_pixels)
             info = ImageInfo(format=str(image.format), width=width, height=height)
             if declared_format is not None and declared_format != info.format:
-                raise ApiError(
-                    "content_type_mismatch",
-                    f"The request says {declared_format} but the file is {info.format}.",
-                    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                raise KensaError(
+                    "content_type_mismatch", f"The request says {declared_format} but the file is {info.format}."
                 )
             if info.format != "JPEG":
                 image.load()  # how a truncated or damaged PNG, BMP or TIFF shows
@@ -100,7 +93,7 @@ def _jpeg_is_whole(stream: IO[bytes]) -> bool:
     scan = data.find(_JPEG_START_OF_SCAN)
     found = _JPEG_END_SEARCH.search(data, scan) if scan >= 0 else None
     if found is None:
-        raise ApiError("image_truncated", "The image is truncated: its data ends early.")
+        raise KensaError("image_truncated", "The image is truncated: its data ends early.")
     return not data[found.end() :].strip(b"\x00")
 
 
@@ -118,7 +111,7 @@ def _check_nothing_after_the_image(stream: IO[bytes], image_format: str, size: i
         declared = int.from_bytes(stream.read(4), "little")
         whole = declared in (0, size)
     if not whole:
-        raise ApiError(
+        raise KensaError(
             "image_trailing_data",
             f"The file has data after the end of the {image_format} image (a polyglot or a damaged file).",
         )
@@ -132,26 +125,20 @@ def _decoder_errors(max_pixels: int) -> Iterator[None]:
     any of them means that the file cannot be decoded, never a 500."""
     try:
         yield
-    except ApiError:
+    except KensaError:
         raise
     except Image.DecompressionBombError:
         raise _too_many_pixels(None, max_pixels) from None
     except UnidentifiedImageError:
-        raise ApiError(
-            "image_unrecognized",
-            "The file is not an image in a supported format (JPEG, PNG, BMP, TIFF).",
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        raise KensaError(
+            "image_unrecognized", "The file is not an image in a supported format (JPEG, PNG, BMP, TIFF)."
         ) from None
     except Exception as exc:
         if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
-            raise ApiError("image_truncated", "The image is truncated: its data ends early.") from None
-        raise ApiError("image_corrupt", f"The image cannot be decoded: {type(exc).__name__}: {exc}.") from None
+            raise KensaError("image_truncated", "The image is truncated: its data ends early.") from None
+        raise KensaError("image_corrupt", f"The image cannot be decoded: {type(exc).__name__}: {exc}.") from None
 
 
-def _too_many_pixels(pixels: int | None, max_pixels: int) -> ApiError:
+def _too_many_pixels(pixels: int | None, max_pixels: int) -> KensaError:
     counted = f"{pixels} pixels" if pixels is not None else "too many pixels"
-    return ApiError(
-        "image_too_many_pixels",
-        f"The image has {counted}; this server accepts at most {max_pixels}.",
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    )
+    return KensaError("image_too_many_pixels", f"The image has {counted}; this server accepts at most {max_pixels}.")

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import status
 
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.ingest.fields import CONTENT_TYPE_FORMATS, parse_captured_at, parse_serial
 from inspection.ingest.imaging import check_image_size
 from inspection.ingest.services import Accepted, Upload, check_line_accepts, inspection_create
@@ -64,23 +64,20 @@ def parse_metadata(header: str) -> dict[str, str]:
         try:
             value = base64.b64decode(encoded, validate=True).decode() if encoded else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError(
+            raise KensaError(
                 "upload_metadata_invalid", f"Upload-Metadata value of {key!r} is not base64 UTF-8."
             ) from None
         if "\x00" in key or "\x00" in value:
-            raise ApiError("upload_metadata_invalid", f"Upload-Metadata {key!r} contains a NUL character.")
+            raise KensaError("upload_metadata_invalid", f"Upload-Metadata {key!r} contains a NUL character.")
         metadata[key] = value
     return metadata
 
 
 def check_line_open(line: ProductionLine) -> None:
-    """Refuse an upload for a line that takes no images (inactive, no model), with the status
-    tus clients treat as final (see LINE_REFUSALS). The backlog is not checked here: it is
+    """Refuse an upload for a line that takes no images (inactive, no model), which the tus
+    edge answers with the status tus clients treat as final (HTTP_LINE_REFUSED). The backlog is not checked here: it is
     checked when the last piece arrives, when the image would join the queue."""
-    try:
-        check_line_accepts(line, backlog_full=False)
-    except ApiError as refusal:
-        raise ApiError(refusal.error_code, str(refusal.detail), HTTP_LINE_REFUSED, **refusal.extra) from None
+    check_line_accepts(line, backlog_full=False)
 
 
 def upload_create(*, station: Station, length: int, metadata: dict[str, str]) -> ResumableUpload:
@@ -103,10 +100,10 @@ def upload_create(*, station: Station, length: int, metadata: dict[str, str]) ->
 def upload_get(*, station: Station, upload_id: uuid.UUID) -> ResumableUpload:
     upload = ResumableUpload.objects.filter(id=upload_id, station=station).first()
     if upload is None:
-        raise ApiError("upload_not_found", "No upload has this id.", status.HTTP_404_NOT_FOUND)
+        raise KensaError("upload_not_found", "No upload has this id.")
     if upload.inspection_id is None and upload.expires_at < timezone.now():
         upload_delete(upload=upload)
-        raise ApiError("upload_expired", "This upload expired; start a new one.", status.HTTP_410_GONE)
+        raise KensaError("upload_expired", "This upload expired; start a new one.")
     return upload
 
 
@@ -123,7 +120,7 @@ def offset_acknowledged(upload: ResumableUpload) -> int:
 def _locked_part(upload: ResumableUpload) -> Iterator[IO[bytes]]:
     path = part_path(upload.id)
     if not path.exists():
-        raise ApiError("upload_not_found", "The bytes of this upload are gone; start a new one.", 404)
+        raise KensaError("upload_not_found", "The bytes of this upload are gone; start a new one.")
     with path.open("r+b") as part:
         fcntl.flock(part, fcntl.LOCK_EX)
         try:
@@ -151,10 +148,8 @@ def upload_append(
             return Accepted(upload.inspection, replayed=True)
         acknowledged = offset_acknowledged(upload)
         if offset != acknowledged:
-            raise ApiError(
-                "upload_offset_mismatch",
-                f"Upload-Offset is {offset} but the server has {acknowledged} bytes.",
-                status.HTTP_409_CONFLICT,
+            raise KensaError(
+                "upload_offset_mismatch", f"Upload-Offset is {offset} but the server has {acknowledged} bytes."
             )
         upload.offset = acknowledged + _write_piece(part, upload, acknowledged, body, checksum)
         upload.expires_at = timezone.now() + timedelta(seconds=settings.KENSA_UPLOAD_EXPIRY_SECONDS)
@@ -174,15 +169,13 @@ def _write_piece(
         received += len(chunk)
         if offset + received > upload.length:
             part.truncate(offset)
-            raise ApiError("upload_exceeds_length", f"The upload has only {upload.length} bytes in all.")
+            raise KensaError("upload_exceeds_length", f"The upload has only {upload.length} bytes in all.")
         part.write(chunk)
         if digest:
             digest.update(chunk)
     if checksum and digest and digest.digest() != checksum[1]:
         part.truncate(offset)
-        raise ApiError(
-            "upload_checksum_mismatch", "The piece does not match its Upload-Checksum.", HTTP_CHECKSUM_MISMATCH
-        )
+        raise KensaError("upload_checksum_mismatch", "The piece does not match its Upload-Checksum.")
     part.flush()
     return received
 
@@ -209,10 +202,10 @@ def upload_finish(*, upload: ResumableUpload, part: IO[bytes]) -> Accepted:
                 declared_format=CONTENT_TYPE_FORMATS.get(filetype),
             ),
         )
-    except ApiError as refusal:
-        if refusal.error_code in LINE_REFUSALS:
-            raise ApiError(refusal.error_code, str(refusal.detail), HTTP_LINE_REFUSED, **refusal.extra) from None
-        if refusal.status_code < 500:
+    except KensaError as refusal:
+        # A refused image ends the upload; a line that takes no images now, or a server that
+        # cannot store it now, keeps it for the station to finish later.
+        if refusal.code not in LINE_REFUSALS and refusal.http_status < 500:
             upload_delete(upload=upload)
         raise
     ResumableUpload.objects.filter(id=upload.id).update(inspection=accepted.inspection)

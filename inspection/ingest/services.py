@@ -10,10 +10,9 @@ from typing import IO
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
-from rest_framework import status
 
 from inspection import rows
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.ingest import backlog, storage
 from inspection.ingest.dispatch import send_inspections
 from inspection.ingest.imaging import check_image_size, validate_image
@@ -86,7 +85,7 @@ def inspection_create(*, station: Station, upload: Upload) -> Accepted:
 
 def inspection_stored(station: Station, upload: Upload, digest: str) -> Inspection:
     """Validate the image, store it under a key of Kensa's choosing, and return its row, not
-    yet saved. Raises ApiError for a refused image, having stored nothing."""
+    yet saved. Raises KensaError for a refused image, having stored nothing."""
     line = station.line
     info = validate_image(
         upload.stream,
@@ -173,30 +172,25 @@ def previous_upload(station: Station, upload: Upload, digest: str) -> Inspection
     idempotency_key_reused when that one was of a different image."""
     previous = Inspection.objects.filter(station=station, idempotency_key=upload.idempotency_key).first()
     if previous is not None and previous.image_sha256 != digest:
-        raise ApiError(
+        raise KensaError(
             "idempotency_key_reused",
             "This Idempotency-Key was used for a different image; use a new key for a new image.",
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     return previous
 
 
 def check_line_accepts(line: ProductionLine, *, backlog_full: bool) -> None:
     if not line.active:
-        raise ApiError("line_inactive", f"Line {line.code} is not active.", status.HTTP_409_CONFLICT)
+        raise KensaError("line_inactive", f"Line {line.code} is not active.")
     if line.inspection_model_id is None:
-        raise ApiError(
-            "line_has_no_model",
-            f"Line {line.code} has no inspection model; assign one before sending images.",
-            status.HTTP_409_CONFLICT,
+        raise KensaError(
+            "line_has_no_model", f"Line {line.code} has no inspection model; assign one before sending images."
         )
     if backlog_full:
         # Shed load at the door: an image accepted now would only wait past its deadline.
         UPLOADS_SHED.labels(line=line.code).inc()
-        raise ApiError(
-            "line_backlog_full",
-            f"Line {line.code} has {line.queue_limit} or more images waiting; retry shortly.",
-            status.HTTP_503_SERVICE_UNAVAILABLE,
+        raise KensaError(
+            "line_backlog_full", f"Line {line.code} has {line.queue_limit} or more images waiting; retry shortly."
         )
 
 

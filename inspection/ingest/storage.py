@@ -13,9 +13,8 @@ from typing import IO
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage, storages
-from rest_framework import status
 
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +116,9 @@ def images_durable(keys: Sequence[str]) -> None:
             _sync_filesystem(os.fspath(backend.location))
     except OSError as exc:
         logger.error("Images could not be made durable: %s", exc)
-        raise ApiError(
+        raise KensaError(
             "storage_unavailable",
             "The image store could not write the image to disk; nothing was accepted. Retry shortly.",
-            status.HTTP_503_SERVICE_UNAVAILABLE,
         ) from exc
 
 

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inspection.errors import ApiError
+from inspection.errors import ApiError, KensaError, as_api_error
 from inspection.ingest import resumable
 from inspection.ingest.authentication import MissingStationKey, StationKeyAuthentication
 from inspection.ingest.services import Accepted
@@ -53,6 +53,14 @@ class TusView(APIView):
                 status.HTTP_412_PRECONDITION_FAILED,
                 tus_version=TUS_VERSION,
             )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """Refusals from the services answered with their code's status, except a line that takes
+        no images: 422, which tus clients treat as final (resumable.LINE_REFUSALS)."""
+        if isinstance(exc, KensaError):
+            line_refused = exc.code in resumable.LINE_REFUSALS
+            exc = as_api_error(exc, resumable.HTTP_LINE_REFUSED if line_refused else None)
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -12,9 +12,8 @@ from typing import IO
 
 import multipart
 from django.http import HttpRequest
-from rest_framework import status
 
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.ingest.fields import (
     CONTENT_TYPE_FORMATS,
     parse_captured_at,
@@ -45,10 +44,8 @@ def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
     """Refuse an oversized body from its header, before reading (and spooling) any of it."""
     length = content_length(request)
     if length is not None and length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
-        raise ApiError(
-            "image_too_large",
-            f"The request has {length} bytes; images may have at most {max_image_bytes}.",
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise KensaError(
+            "image_too_large", f"The request has {length} bytes; images may have at most {max_image_bytes}."
         )
 
 
@@ -59,7 +56,7 @@ def content_length(request: HttpRequest) -> int | None:
         return None
     length = ascii_int(raw)
     if length is None:
-        raise ApiError("invalid_content_length", "Content-Length is not a number in ASCII digits.")
+        raise KensaError("invalid_content_length", "Content-Length is not a number in ASCII digits.")
     return length
 
 
@@ -69,10 +66,9 @@ def upload_from_request(request: HttpRequest, station: Station, *, max_image_byt
         return _from_multipart(request, max_image_bytes)
     if content_type.startswith("image/"):
         return _from_raw_body(request, station, content_type, max_image_bytes)
-    raise ApiError(
+    raise KensaError(
         "unsupported_media_type",
         "Send multipart/form-data with an 'image' field, or the image itself with an image/* Content-Type.",
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     )
 
 
@@ -80,7 +76,7 @@ def _from_multipart(request: HttpRequest, max_image_bytes: int) -> Upload:
     parts = _multipart_parts(request, max_image_bytes)
     image = parts.get("image")
     if image is None or image.filename is None:
-        raise ApiError("image_missing", "Send the image as the multipart field 'image'.")
+        raise KensaError("image_missing", "Send the image as the multipart field 'image'.")
     part_type = (image.content_type or "").split(";")[0].strip().lower()
     image.file.seek(0)
     return Upload(
@@ -100,7 +96,7 @@ def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, mu
     in memory up to RAW_SPOOL_MEMORY_BYTES, as raw bodies do, and go to a temporary file past it."""
     _, options = multipart.parse_options_header(request.META.get("CONTENT_TYPE", ""))
     if not options.get("boundary"):
-        raise ApiError("multipart_invalid", "The multipart Content-Type names no boundary.")
+        raise KensaError("multipart_invalid", "The multipart Content-Type names no boundary.")
     length = content_length(request)
     parser = multipart.MultipartParser(
         request,
@@ -118,20 +114,17 @@ def _multipart_parts(request: HttpRequest, max_image_bytes: int) -> dict[str, mu
     except multipart.ParserLimitReached as exc:
         raise _limit_reached(str(exc), max_image_bytes) from None
     except multipart.MultipartError as exc:
-        raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}.") from None
+        raise KensaError("multipart_invalid", f"The multipart body cannot be read: {exc}.") from None
     return parts
 
 
-def _limit_reached(reason: str, max_image_bytes: int) -> ApiError:
+def _limit_reached(reason: str, max_image_bytes: int) -> KensaError:
     """Which of the parser's limits the body reached, each with its own code."""
-    too_large = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     if reason in _PART_TOO_BIG:
-        return ApiError("image_too_large", f"A part of the request has more than {max_image_bytes} bytes.", too_large)
+        return KensaError("image_too_large", f"A part of the request has more than {max_image_bytes} bytes.")
     if reason == _TOO_MANY_PARTS:
-        return ApiError(
-            "multipart_too_many_parts", f"The body has more than {MULTIPART_MAX_PARTS} parts; send 3.", too_large
-        )
-    return ApiError("multipart_too_large", f"The multipart body exceeds a limit of this server: {reason}.", too_large)
+        return KensaError("multipart_too_many_parts", f"The body has more than {MULTIPART_MAX_PARTS} parts; send 3.")
+    return KensaError("multipart_too_large", f"The multipart body exceeds a limit of this server: {reason}.")
 
 
 def _field(parts: dict[str, multipart.MultipartPart], name: str, code: str) -> str | None:
@@ -141,11 +134,11 @@ def _field(parts: dict[str, multipart.MultipartPart], name: str, code: str) -> s
     if part is None:
         return None
     if part.size > MULTIPART_MAX_FIELD_BYTES:
-        raise ApiError(code, f"The field {name!r} is longer than {MULTIPART_MAX_FIELD_BYTES} bytes.")
+        raise KensaError(code, f"The field {name!r} is longer than {MULTIPART_MAX_FIELD_BYTES} bytes.")
     try:
         return str(part.value)
     except (UnicodeDecodeError, LookupError):  # LookupError: a charset Python does not know
-        raise ApiError(code, f"The field {name!r} is not text in its charset.") from None
+        raise KensaError(code, f"The field {name!r} is not text in its charset.") from None
 
 
 def _from_raw_body(request: HttpRequest, station: Station, content_type: str, max_image_bytes: int) -> Upload:
@@ -154,9 +147,7 @@ def _from_raw_body(request: HttpRequest, station: Station, content_type: str, ma
     if line:
         parse_line_code(line)
     if line and line != station.line.code:
-        raise ApiError(
-            "line_mismatch", f"This station belongs to line {station.line.code}, not {line}.", status.HTTP_403_FORBIDDEN
-        )
+        raise KensaError("line_mismatch", f"This station belongs to line {station.line.code}, not {line}.")
     serial = parse_serial(_metadata(request, "serial", "HTTP_KENSA_SERIAL"))
     captured_at = parse_captured_at(_metadata(request, "captured_at", "HTTP_KENSA_CAPTURED_AT"))
     stream, size = _spool(request, max_image_bytes)
@@ -179,11 +170,7 @@ def _spool(request: HttpRequest, max_image_bytes: int) -> tuple[IO[bytes], int]:
         size += len(chunk)
         if size > max_image_bytes:
             spooled.close()
-            raise ApiError(
-                "image_too_large",
-                f"The image has more than {max_image_bytes} bytes.",
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+            raise KensaError("image_too_large", f"The image has more than {max_image_bytes} bytes.")
         spooled.write(chunk)
     spooled.seek(0)
     return spooled, size
@@ -192,11 +179,7 @@ def _spool(request: HttpRequest, max_image_bytes: int) -> tuple[IO[bytes], int]:
 def _declared_format(content_type: str) -> str:
     image_format = CONTENT_TYPE_FORMATS.get(content_type)
     if image_format is None:
-        raise ApiError(
-            "image_format_unsupported",
-            f"{content_type} is not accepted; send JPEG, PNG, BMP or TIFF.",
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        )
+        raise KensaError("image_format_unsupported", f"{content_type} is not accepted; send JPEG, PNG, BMP or TIFF.")
     return image_format
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 
-from inspection.errors import ApiError, database_unavailable, error_code, error_response
+from inspection.errors import ApiError, KensaError, as_api_error, database_unavailable, error_code, error_response
 from inspection.ingest.authentication import AUTHENTICATE_HEADER, MissingStationKey, station_from_authorization
 from inspection.ingest.metrics import UPLOADS
 from inspection.ingest.services import Accepted, inspection_create
@@ -28,7 +28,10 @@ def inspection_create_view(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        accepted = _accept(request)
+        try:
+            accepted = _accept(request)
+        except KensaError as refusal:
+            raise as_api_error(refusal) from None
     except exceptions.APIException as exc:
         response = error_response(exc)
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:

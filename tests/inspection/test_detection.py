@@ -10,7 +10,7 @@ import torchvision
 from django.core.management import call_command
 
 from inspection.constants import TaskType, Verdict
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference import engine
 from inspection.inference.registry import check_artifact, inspection_model_register, model_promote
 from inspection.inference.verdicts import Detections, judge_detection
@@ -111,9 +111,9 @@ def _state_dict(num_classes: int) -> bytes:
 def test_the_registry_accepts_a_torchvision_detector_and_refuses_a_label_mismatch():
     detector = dict(architecture="fasterrcnn_mobilenet_v3_large_320_fpn", input_size=128, task=TaskType.DETECTION)
     check_artifact(artifact=_state_dict(len(LABELS)), labels=LABELS, **detector)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(KensaError) as refused:
         check_artifact(artifact=_state_dict(5), labels=LABELS, **detector)
-    assert refused.value.error_code == "model_label_mismatch"
+    assert refused.value.code == "model_label_mismatch"
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 from rest_framework.test import APIClient
 
+from inspection.errors import KensaError
 from inspection.ingest import storage
 from inspection.ingest.services import Upload, inspection_create, inspections_record_group
 from inspection.models import Inspection
@@ -111,5 +112,6 @@ def test_a_group_that_cannot_be_made_durable_commits_no_row(sync_fails):
     group = [stored_inspection(station, "G")]
     with pytest.raises(Exception) as raised:
         inspections_record_group(group)
-    assert getattr(raised.value, "status_code", None) == 503
+    assert isinstance(raised.value, KensaError)
+    assert (raised.value.code, raised.value.http_status) == ("storage_unavailable", 503)
     assert Inspection.objects.count() == 0

@@ -12,7 +12,7 @@ APPS = ("config", "inspection", "lines", "results")
 
 
 def raised_codes() -> dict[str, str]:
-    """Each code written as a literal where an ApiError is built or an API exception declares
+    """Each code written as a literal where a KensaError or ApiError is built or an API exception declares
     its `default_code`, with where it is written."""
     found: dict[str, str] = {}
     for app in APPS:
@@ -26,7 +26,10 @@ def raised_codes() -> dict[str, str]:
 
 
 def _code_of(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "ApiError":
+    if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in {
+        "KensaError",
+        "ApiError",
+    }:
         first = node.args[0] if node.args else None
         return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
     if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "default_code" for t in node.targets):
@@ -47,3 +50,10 @@ def test_every_documented_code_has_an_error_status_and_a_meaning():
         assert code.isascii() and code == code.lower() and " " not in code, code
         assert 400 <= status < 600, code
         assert meaning.strip(), code
+
+
+def test_the_readme_documents_every_code():
+    """The README's error code list is complete: a client reads it, not the source."""
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    undocumented = sorted(code for code in API_ERRORS if f"`{code}`" not in readme)
+    assert not undocumented, f"document these codes in README.md: {undocumented}"

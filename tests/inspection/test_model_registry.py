@@ -11,7 +11,7 @@ from django.test import Client
 
 from inspection.constants import ModelAction, ModelStage, Verdict
 from inspection.demo.synthetic import DEMO_LABELS
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference.registry import check_artifact_isolated, model_promote, model_rollback
 from inspection.models import InspectionModel, ModelEvent
 from tests.factories import _artifact_always, make_line, make_model, run_inspection
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 
 def isolated_code(artifact: bytes, **overrides) -> str:
     fields = {"architecture": "mobilenet_v3_small", "artifact": artifact, "labels": DEMO_LABELS}
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(KensaError) as refused:
         check_artifact_isolated(**{"input_size": 64, **fields, **overrides})
-    return refused.value.error_code
+    return refused.value.code
 
 
 def test_the_isolated_check_accepts_a_good_artifact_and_names_what_is_wrong_with_a_bad_one():
@@ -93,15 +93,15 @@ def test_promote_and_roll_back_through_the_admin_with_who_and_when():
 
 def test_nothing_to_roll_back_to():
     line = make_line(code="press-10")
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(KensaError) as refused:
         model_rollback(line=line, by="test")
-    assert refused.value.error_code == "model_no_previous_version"
+    assert refused.value.code == "model_no_previous_version"
 
 
 def test_promoting_a_model_without_a_line_is_refused():
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(KensaError) as refused:
         model_promote(model=make_model(), by="test")
-    assert refused.value.error_code == "model_has_no_line"
+    assert refused.value.code == "model_has_no_line"
 
 
 def test_register_model_command_checks_in_a_child_and_promotes(tmp_path):

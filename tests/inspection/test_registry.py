@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 from inspection.demo.synthetic import DEMO_LABELS
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference.registry import inspection_model_register
 from inspection.models import InspectionModel
 from tests.factories import _artifact_always, make_model
@@ -31,10 +31,10 @@ def register(artifact: bytes, **overrides):
 
 
 def code_of(call) -> str:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(KensaError) as caught:
         call()
     assert InspectionModel.objects.count() == 0
-    return caught.value.error_code
+    return caught.value.code
 
 
 def test_a_good_artifact_is_recorded_with_its_checksum():

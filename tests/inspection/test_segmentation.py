@@ -103,7 +103,7 @@ def test_two_separate_regions_of_one_label_are_two_defects():
 def test_a_torchvision_segmentation_state_dict_is_checked_without_any_download():
     """torchvision builds segmentation models with an ImageNet backbone by default; Kensa
     builds them with none (this machine, like a plant network, cannot download one)."""
-    from inspection.errors import ApiError
+    from inspection.errors import KensaError
     from inspection.inference.registry import check_artifact
 
     model = torchvision.models.get_model(
@@ -113,6 +113,6 @@ def test_a_torchvision_segmentation_state_dict_is_checked_without_any_download()
     torch.save(model.state_dict(), buffer)
     segmenter = dict(architecture="lraspp_mobilenet_v3_large", input_size=64, task="segmentation")
     check_artifact(artifact=buffer.getvalue(), labels=LABELS, **segmenter)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(KensaError) as refused:
         check_artifact(artifact=buffer.getvalue(), labels=LABELS[:2], **segmenter)
-    assert refused.value.error_code == "model_label_mismatch"
+    assert refused.value.code == "model_label_mismatch"

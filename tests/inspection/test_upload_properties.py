@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from inspection.errors import API_ERRORS, ApiError
+from inspection.errors import API_ERRORS, KensaError
 from inspection.ingest.fields import parse_captured_at
 from inspection.models import Inspection
 from tests.conftest import stored_files
@@ -76,8 +76,8 @@ def test_captured_at_is_a_time_in_the_window_or_captured_at_invalid(text):
     now = datetime.now(UTC)
     try:
         parsed = parse_captured_at(text, now=now)
-    except ApiError as refusal:
-        assert refusal.error_code == "captured_at_invalid"
+    except KensaError as refusal:
+        assert refusal.code == "captured_at_invalid"
         return
     if parsed is not None:
         assert parsed.tzinfo is not None

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from inspection.constants import ModelFormat, TaskType
-from inspection.errors import ApiError
+from inspection.errors import KensaError
 from inspection.inference.registry import inspection_model_register, model_promote
 from lines.models import ProductionLine
 
@@ -53,8 +53,8 @@ class Command(BaseCommand):
             )
             if options["promote"]:
                 model_promote(model=spec, by="manage.py register_model")
-        except ApiError as refusal:
-            raise CommandError(f"{refusal.error_code}: {refusal.detail}") from None
+        except KensaError as refusal:
+            raise CommandError(f"{refusal.code}: {refusal.message}") from None
         spec.refresh_from_db()
         self.stdout.write(f"{spec} sha256 {spec.sha256} stage {spec.stage}")
 
