@@ -4,6 +4,7 @@ Defaults run on a laptop (SQLite, images on the local filesystem, Redis on local
 `DATABASE_URL` switches to PostgreSQL and the other variables tune production. See README.
 """
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -44,7 +45,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "django_filters",
     "channels",
     "django_prometheus",
     "lines",
@@ -197,13 +198,29 @@ CHANNEL_LAYERS = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "results.mes.authentication.ApiClientAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "inspection.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- MES API clients ----------------------------------------------------------------------------
+# Requests per API client, as DRF writes rates (`<n>/<s|min|hour|day>`), counted in Redis so that
+# all web processes share one count; 429 `throttled` with Retry-After above it.
+KENSA_API_CLIENT_RATE = env_str("KENSA_API_CLIENT_RATE", "1200/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", KENSA_API_CLIENT_RATE):
+    raise ImproperlyConfigured(f"KENSA_API_CLIENT_RATE={KENSA_API_CLIENT_RATE!r}: use e.g. 1200/min.")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kensa",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from inspection.models import Defect
+from results.mes import admin as mes_admin  # noqa: F401  (registers API clients)
 
 
 @admin.register(Defect)
