@@ -95,6 +95,7 @@ def test_offsets_are_honoured(api):
     row = accept(make_line())
     finish(row, seconds_ago=0)
     finished_at = Inspection.objects.get(id=row.id).finished_at
+    assert finished_at is not None
     in_tokyo = (finished_at + timedelta(hours=9)).replace(tzinfo=None).isoformat() + "+09:00"
     assert ids(api, finished_after=in_tokyo) == [str(row.id)]
     assert ids(api, finished_before=in_tokyo) == []
