@@ -5,6 +5,7 @@ Defaults run on a laptop (SQLite, images on the local filesystem, Redis on local
 """
 
 import ipaddress
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -45,7 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "django_filters",
     "channels",
     "corsheaders",
     "django_prometheus",
@@ -153,12 +154,15 @@ KENSA_DB_POOL_SIZE = env_int("KENSA_DB_POOL_SIZE", 10, minimum=0)
 KENSA_DB_POOL_TIMEOUT = env_float("KENSA_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and KENSA_DB_POOL_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django returns the connection to the pool instead
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool drops broken connections itself
+    # CONN_HEALTH_CHECKS (on, except for the ingest role) makes the pool check a connection when
+    # it lends it: one the server closed while it waited (a restart, a failover,
+    # pg_terminate_backend) is replaced then, not found broken by the request that uses it.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, KENSA_DB_POOL_SIZE),
         "max_size": KENSA_DB_POOL_SIZE,
         "timeout": KENSA_DB_POOL_TIMEOUT,
     }
+
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -227,7 +231,7 @@ CHANNEL_LAYERS = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "results.mes.authentication.ApiClientAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -272,6 +276,22 @@ CORS_EXPOSE_HEADERS = (
     "Retry-After",
 )
 CORS_PREFLIGHT_MAX_AGE = 3600
+
+# --- MES API clients ----------------------------------------------------------------------------
+# Requests per API client, as DRF writes rates (`<n>/<s|min|hour|day>`), counted in Redis so that
+# all web processes share one count; 429 `throttled` with Retry-After above it.
+KENSA_API_CLIENT_RATE = env_str("KENSA_API_CLIENT_RATE", "1200/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", KENSA_API_CLIENT_RATE):
+    raise ImproperlyConfigured(f"KENSA_API_CLIENT_RATE={KENSA_API_CLIENT_RATE!r}: use e.g. 1200/min.")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kensa",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    },
+}
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

@@ -81,7 +81,16 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "checksum_algorithm_unsupported": (400, "Upload-Checksum names an algorithm the server does not offer."),
     "upload_checksum_invalid": (400, "Upload-Checksum is not base64."),
     "upload_checksum_mismatch": (460, "The piece does not match its Upload-Checksum."),
-    # Reads (results API, inspections)
+    # Reads (results API, inspections, parts) and the MES's API clients
+    "invalid_api_token": (401, "The API token (kapi_…) matches no API client."),
+    "api_client_revoked": (401, "The API client was revoked."),
+    "scope_missing": (403, "The API client lacks the scope this endpoint needs."),
+    "api_client_required": (403, "Only an API client can do this (acknowledgements and their filters)."),
+    "parameter_unknown": (400, "A query parameter this endpoint does not take (the answer lists them)."),
+    "parameter_invalid": (400, "A query parameter given twice, or a bad filter value (the answer lists the fields)."),
+    "ids_invalid": (400, "`ids` is not a list of 1 to KENSA_RESULTS_MAX_PAGE_SIZE result ids."),
+    "body_invalid": (400, 'The body is not exactly {"ids": [...]}.'),
+    "part_not_found": (404, "No inspection of this serial on the lines the caller may see."),
     "line_not_found": (404, "No line has this code."),
     "limit_invalid": (400, "limit is not a whole number within the page size bounds."),
     "cursor_invalid": (400, "The cursor is not one this API gave out."),

@@ -19,12 +19,18 @@ def inspection_get(inspection_id: uuid.UUID, *, line_id: int | None = None) -> I
 
 
 def finished_inspections_after(
-    *, line_id: int | None, after: tuple[int, uuid.UUID] | None, limit: int
+    *,
+    after: tuple[int, uuid.UUID] | None,
+    limit: int,
+    line_id: int | None = None,
+    queryset: QuerySet[Inspection] | None = None,
 ) -> list[Inspection]:
     """Finished inspections in feed order, (feed_position, id), strictly after the cursor's
     position and below the visible horizon (inspection/feed.py): a result still committing
-    holds the page back instead of being skipped."""
-    queryset: QuerySet[Inspection] = inspections_with_results().filter(feed_position__lt=feed.visible_horizon())
+    holds the page back instead of being skipped. `queryset` narrows the feed (filters, the
+    lines a client may see); by default every inspection with its results."""
+    base = inspections_with_results() if queryset is None else queryset
+    queryset = base.filter(feed_position__lt=feed.visible_horizon())
     if line_id is not None:
         queryset = queryset.filter(line_id=line_id)
     if after is not None:
@@ -37,6 +43,14 @@ def finished_inspections_after(
             where=[f"({table}.{position}, {table}.{key}) > (%s, %s)"], params=[after_position, after_key]
         )
     return list(queryset.order_by("feed_position", "id")[:limit])
+
+
+def part_inspections(*, serial: str, line_ids: frozenset[int] | None, limit: int) -> list[Inspection]:
+    """A part's inspections in any state, oldest first, on the lines in `line_ids` (None: all)."""
+    queryset = inspections_with_results().filter(serial=serial)
+    if line_ids is not None:
+        queryset = queryset.filter(line_id__in=line_ids)
+    return list(queryset.order_by("received_at", "id")[:limit])
 
 
 def recent_inspections(*, line_id: int, limit: int) -> list[Inspection]:

@@ -3,11 +3,13 @@
 import io
 import random
 import uuid
+from collections.abc import Sequence
 from functools import cache
 
 import torch
 import torchvision
 from PIL import Image
+from rest_framework.test import APIClient
 
 from inspection.demo.synthetic import DEMO_GOOD_LABELS, DEMO_LABELS, make_part
 from inspection.inference.registry import check_artifact, inspection_model_register
@@ -18,6 +20,9 @@ from inspection.models import Inspection, InspectionModel
 from lines.constants import Priority
 from lines.models import ProductionLine, Station
 from lines.services import station_create
+from results.mes.constants import Scope
+from results.mes.models import ApiClient
+from results.mes.services import api_client_create
 
 ARCHITECTURE = "mobilenet_v3_small"
 INPUT_SIZE = 64
@@ -70,6 +75,22 @@ def make_line(
 
 def make_station(line: ProductionLine, code: str = "cam-1") -> tuple[Station, str]:
     return station_create(line=line, code=code)
+
+
+def make_api_client(
+    *, scopes: Sequence[str] = tuple(Scope.values), lines: Sequence[ProductionLine] | None = None, name: str = ""
+) -> tuple[ApiClient, str]:
+    """An API client with its token: every scope and every line unless told otherwise."""
+    return api_client_create(
+        name=name or f"mes-{random.randrange(10**9)}", scopes=scopes, lines=lines or (), all_lines=lines is None
+    )
+
+
+def mes_api(token: str) -> APIClient:
+    """A DRF test client that sends `token` as a bearer token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
 
 
 def jpeg_bytes(*, label: str = "good", size: tuple[int, int] = (320, 256), seed: int = 1) -> bytes:

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,19 +15,30 @@ from inspection.ingest.authentication import StationKeyAuthentication
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
 from inspection.permissions import CanSeeInspection, visible_line_id
+from results.mes.authentication import ApiClientAuthentication
+from results.mes.constants import Scope
+from results.mes.permissions import HasScope, visible_line_ids
+from results.mes.throttling import ApiClientRateThrottle
 from results.selectors import inspection_get
 
-READ_AUTHENTICATION = [StationKeyAuthentication, TokenAuthentication, SessionAuthentication]
+# API clients first: they pass on a station's key (another prefix), which station
+# authentication then takes; station authentication would refuse an API client's token.
+READ_AUTHENTICATION = [ApiClientAuthentication, StationKeyAuthentication, SessionAuthentication]
 
 
 class InspectionObjectView(APIView):
     authentication_classes = READ_AUTHENTICATION
-    permission_classes = [CanSeeInspection]
+    permission_classes = [CanSeeInspection, HasScope]
+    throttle_classes = [ApiClientRateThrottle]
+    required_scope = Scope.INSPECTIONS_READ
+    stations_allowed = True  # their own line's only (CanSeeInspection)
 
     def get_inspection(self, request: Request, inspection_id: Any) -> Inspection:
-        # Scoped in the lookup: another line's inspection is as unknown as a made-up id.
+        # Scoped in the lookup (a station's line, an API client's lines): another line's
+        # inspection is as unknown as a made-up id.
         inspection = inspection_get(inspection_id, line_id=visible_line_id(request))
-        if inspection is None:
+        line_ids = visible_line_ids(request)
+        if inspection is None or (line_ids is not None and inspection.line_id not in line_ids):
             raise NotFound("No inspection has this id.")
         self.check_object_permissions(request, inspection)
         return inspection

@@ -1,33 +1,50 @@
 from django.conf import settings
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from inspection.errors import ApiError
 from inspection.parsing import LINE_CODE_RULE, ascii_int, is_line_code
 from inspection.payloads import inspections_json
-from inspection.permissions import IsPlantUser
-from lines.models import ProductionLine
+from inspection.selectors import inspections_with_results
+from results.api.base import ClientApiView
+from results.api.filters import ResultFilterSet
 from results.api.pagination import cursor_after, decode_cursor
+from results.api.parameters import parameters_check, parameters_invalid
+from results.mes.constants import Scope
+from results.mes.permissions import visible_line_ids
+from results.mes.selectors import line_limited
 from results.selectors import finished_inspections_after
 
+PAGING_PARAMETERS = ("cursor", "limit")
 
-class ResultListView(APIView):
-    """Finished inspections for the MES, in the order they became visible, by cursor.
+
+class ResultListView(ClientApiView):
+    """Finished inspections for the MES, in the order they became visible, by cursor, with
+    filters (results.api.filters).
 
     `next_cursor` is always given: with no new results it is the cursor that was sent, so a
     poller keeps asking from the same place.
     """
 
-    permission_classes = [IsPlantUser]
+    required_scope = Scope.RESULTS_READ
 
     def get(self, request: Request) -> Response:
-        line_id = self._line_id(request.query_params.get("line"))
+        parameters_check(request.query_params, [*ResultFilterSet.base_filters, *PAGING_PARAMETERS])
+        line = request.query_params.get("line")
+        if line and not is_line_code(line):  # before the filters: a NUL must not reach PostgreSQL
+            raise ApiError("line_invalid", LINE_CODE_RULE)
         cursor = request.query_params.get("cursor") or None
         after = decode_cursor(cursor) if cursor else None
         limit = self._limit(request.query_params.get("limit"))
-        rows = finished_inspections_after(line_id=line_id, after=after, limit=limit)
+        filterset = ResultFilterSet(
+            {k: v for k, v in request.query_params.items() if k not in PAGING_PARAMETERS},
+            queryset=inspections_with_results(),
+            request=request,
+        )
+        if not filterset.is_valid():
+            raise parameters_invalid(filterset.errors)
+        queryset = line_limited(filterset.qs, visible_line_ids(request))
+        rows = finished_inspections_after(queryset=queryset, after=after, limit=limit)
         next_cursor = cursor_after(rows, default=cursor)
         return Response(
             {
@@ -36,17 +53,6 @@ class ResultListView(APIView):
                 "has_more": len(rows) == limit,
             }
         )
-
-    @staticmethod
-    def _line_id(code: str | None) -> int | None:
-        if not code:
-            return None
-        if not is_line_code(code):
-            raise ApiError("line_invalid", LINE_CODE_RULE)
-        line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
-        if line_id is None:
-            raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
-        return line_id
 
     @staticmethod
     def _limit(raw: str | None) -> int:

@@ -20,14 +20,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from rest_framework.authtoken.models import Token
 
 from inspection.constants import Status
 from inspection.inference.registry import model_promote
 from inspection.ingest.resumable import upload_create
 from inspection.models import Defect, Inspection, InspectionModel
 from lines.models import ProductionLine
-from tests.factories import jpeg_bytes, make_line, make_station
+from tests.factories import jpeg_bytes, make_api_client, make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.users import make_user, viewer
 
@@ -109,9 +108,22 @@ URLS: dict[str, Row] = {
     "api/v1/results/": Row(
         "/api/v1/results/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
     ),
+    # Acknowledgements are an API client's own: a signed-in user has none to keep.
+    "api/v1/results/ack": Row(
+        "/api/v1/results/ack",
+        {**everyone(403), "anonymous": 401, "station": 401, "other_station": 401, "api_token": OK},
+        method="post",
+        body=b'{"ids": ["{inspection}"]}',
+        headers={"Content-Type": "application/json"},
+    ),
+    # Every inspection of a part: plant users and the MES, never a station.
+    "api/v1/parts/<path:serial>/": Row(
+        "/api/v1/parts/{serial}/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
+    ),
     "health": Row("/health", everyone(OK)),
-    # /ready and /metrics are public on this branch; the servers branch restricts them to a
-    # token or allowed networks (issue #22, item 10): their rows change with it.
+    # /ready and /metrics: a bearer token or an allowed network (issue #22, item 10). The test
+    # client calls from 127.0.0.1, inside the default allowed networks; tests/integration/
+    # test_server_edges.py checks the refusals from outside.
     "ready": Row("/ready", everyone(OK)),
     "metrics": Row("/metrics", everyone(OK)),
     # The admin site's own pages.
@@ -150,7 +162,7 @@ READ_ONLY = {**EDITABLE, "add": (403, 403), "delete": (403, 403)}
 ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
     "auth/group": ("group", EDITABLE),
     "auth/user": ("user", EDITABLE),
-    "authtoken/tokenproxy": ("token_user", EDITABLE),
+    "results/apiclient": ("api_client", EDITABLE),
     "lines/productionline": ("line_a", EDITABLE),
     "lines/station": ("station_a", EDITABLE),
     "inspection/inspectionmodel": ("model", EDITABLE),
@@ -205,8 +217,8 @@ class World:
     def new_client(self, caller: str) -> Client:
         if caller in ("station", "other_station"):
             return Client(headers={"Authorization": f"Bearer {self.keys[caller]}"})
-        if caller == "api_token":
-            return Client(headers={"Authorization": f"Token {self.keys[caller]}"})
+        if caller == "api_token":  # the MES: an API client with every scope, on every line
+            return Client(headers={"Authorization": f"Bearer {self.keys[caller]}"})
         client = Client()
         if caller in self.users:
             client.force_login(self.users[caller])
@@ -227,7 +239,7 @@ def world() -> World:
     _, key_b = make_station(line_b, code="cam-b")
     users = {"plain_user": make_user("operator"), "viewer": viewer(), "superuser": make_user("root", superuser=True)}
     mes = make_user("mes")
-    token = Token.objects.create(user=mes)
+    api_client, token = make_api_client(name="mes")
     inspection = accept(line_a)
     defect = Defect.objects.create(inspection=inspection, label="scratch", confidence=0.9)
     event = model_promote(model=model_row(line_b), by="setup")
@@ -243,11 +255,12 @@ def world() -> World:
         "defect": defect.id,
         "group": Group.objects.create(name="qa").id,
         "user": mes.id,
-        "token_user": mes.id,
+        "api_client": api_client.id,
+        "serial": inspection.serial,
         "upload": upload.id,
         "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
     }
-    return World(keys={"station": key_a, "other_station": key_b, "api_token": token.key}, users=users, ids=ids)
+    return World(keys={"station": key_a, "other_station": key_b, "api_token": token}, users=users, ids=ids)
 
 
 def outcome_matches(response: Any, expected: Outcome) -> bool:
@@ -281,9 +294,12 @@ def test_every_caller_gets_what_the_table_says(world):
         path = row.path.format(**world.ids)
         for caller in CALLERS:
             client = world.new_client(caller) if row.signs_out else world.client(caller)
+            body = row.body
+            for name, value in world.ids.items():  # ids in a body, as `{name}` (JSON has braces of its own)
+                body = body.replace(f"{{{name}}}".encode(), str(value).encode()) if body else body
             response = getattr(client, row.method)(
                 path,
-                **({"data": row.body, "content_type": row.headers["Content-Type"]} if row.body else {}),
+                **({"data": body, "content_type": row.headers["Content-Type"]} if body else {}),
                 headers={k: v for k, v in row.headers.items() if k != "Content-Type"},
             )
             expected = row.expect[caller]
@@ -316,8 +332,9 @@ def spare(kind: str) -> Callable[[dict[str, Any]], list[object]]:
 ACTIONS: dict[str, ActionRow] = {
     "auth.group:delete_selected": ActionRow(spare("group"), True),
     "auth.user:delete_selected": ActionRow(spare("user"), True),
-    # DRF switches actions off for tokens (`actions = None`): their admin ids are user ids.
-    "authtoken.tokenproxy:delete_selected": ActionRow(spare("token"), False),
+    "results.apiclient:delete_selected": ActionRow(spare("api_client"), True),
+    "results.apiclient:revoke": ActionRow(spare("api_client_to_revoke"), True),
+    "results.apiclient:renew_tokens": ActionRow(spare("api_client_to_renew"), True),
     "lines.productionline:delete_selected": ActionRow(spare("line"), True),
     "lines.productionline:roll_back_model": ActionRow(spare("promoted_line"), True),
     "lines.station:delete_selected": ActionRow(spare("station"), True),
@@ -366,7 +383,9 @@ def action_targets(world) -> dict[str, Any]:
     return {
         "group": Group.objects.create(name="spare").id,
         "user": spare_user.id,
-        "token": Token.objects.create(user=make_user("old-mes")).key,
+        "api_client": make_api_client(name="old-mes")[0].id,
+        "api_client_to_revoke": make_api_client(name="leaving-mes")[0].id,
+        "api_client_to_renew": make_api_client(name="leaked-mes")[0].id,
         "line": make_line(code=f"spare-{uuid.uuid4().hex[:8]}", model=None).id,
         "promoted_line": promoted_line.id,
         "station": make_station(line, code="spare")[0].id,

@@ -10,14 +10,13 @@ import urllib.request
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
 from inspection.constants import Status, Verdict
 from inspection.demo.feeder import upload
 from inspection.models import Inspection
 from lines.models import ProductionLine as Line
-from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from tests.factories import jpeg_bytes, make_api_client, make_line, make_model, make_station
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +36,7 @@ def test_upload_is_inspected_pushed_live_and_served_to_the_mes(celery_worker_pro
     operator = get_user_model().objects.create_user("operator", password="x")
     browser = Client()
     browser.force_login(operator)
-    mes_token = Token.objects.create(user=get_user_model().objects.create_user("mes", password="x")).key
+    _, mes_token = make_api_client(scopes=["results:read"], lines=[line])
     ws_url = f"ws://{daphne_server.host}:{daphne_server.port}/ws/lines/e2e-press/"
 
     with connect(
@@ -68,7 +67,7 @@ def test_upload_is_inspected_pushed_live_and_served_to_the_mes(celery_worker_pro
     results_url = f"{daphne_server.url}/api/v1/results/?line=e2e-press"
     deadline = time.monotonic() + 10
     while True:  # the MES feed shows a result once it has settled (about a second)
-        status, page = get_json(results_url, f"Token {mes_token}")
+        status, page = get_json(results_url, f"Bearer {mes_token}")
         assert status == 200, page
         if page["results"] or time.monotonic() > deadline:
             break

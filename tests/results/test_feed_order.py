@@ -7,15 +7,13 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inspection.constants import ErrorCode, Status
 from inspection.lifecycle.finish import inspections_finish
 from inspection.models import Inspection
-from tests.factories import make_line
+from tests.factories import make_api_client, make_line, mes_api
 from tests.inspection.test_worker import accept
 from tests.threads import closing_connections
 
@@ -25,10 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def mes_client() -> APIClient:
-    user = get_user_model().objects.create_user("mes-order", password="x")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    _, token = make_api_client(scopes=["results:read"])
+    return mes_api(token)
 
 
 def end(inspection: Inspection) -> None:

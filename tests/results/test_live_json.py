@@ -2,15 +2,12 @@
 must be the JSON that the API gives for the same inspections, defects in the same order."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from inspection.constants import Verdict
 from inspection.inference.verdicts import FoundDefect, Judgement
 from inspection.lifecycle.claims import inspections_claim
 from inspection.lifecycle.results import Result, inspections_record_results
-from tests.factories import make_line, make_model
+from tests.factories import make_api_client, make_line, make_model, mes_api
 from tests.inspection.test_worker import accept
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +40,8 @@ def test_the_finished_event_of_a_round_is_what_the_api_serves(finished_events, d
         ]
         assert inspections_record_results(results) == [True, True]
 
-    user = get_user_model().objects.create_user("mes-live", password="x")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, token = make_api_client(scopes=["inspections:read"])
+    client = mes_api(token)
     served = [client.get(f"/api/v1/inspections/{inspection.id}/").json() for inspection in inspections]
     assert pushed == served
     assert [d["label"] for d in pushed[0]["defects"]] == ["scratch", "dent", "crack", "spot"]

@@ -9,13 +9,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 
 from inspection import feed
 from inspection.constants import Status, Verdict
 from inspection.errors import API_ERRORS
 from inspection.models import Inspection
-from tests.factories import make_line
+from tests.factories import make_api_client, make_line
 from tests.inspection.test_worker import accept
 from tests.strategies import LINE_CODE, result_queries
 
@@ -35,7 +34,7 @@ def mes_client() -> Client:
             feed_position=feed.position_expression(),
         )
     user = get_user_model().objects.create_user("mes-prop", password="x")
-    return Client(headers={"Authorization": f"Token {Token.objects.create(user=user).key}"})
+    return Client(headers={"Authorization": f"Bearer {make_api_client(name=user.username)[1]}"})
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
