@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served by Kensa: plants are often offline
     "channels",
     "corsheaders",
     "django_prometheus",
@@ -237,6 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "inspection.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -291,6 +294,24 @@ CACHES = {
         "KEY_PREFIX": "kensa",
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     },
+}
+
+# The API's OpenAPI 3 schema (/api/schema/), Swagger UI (/api/docs/) and Redoc (/api/redoc/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kensa API",
+    "DESCRIPTION": "Uploads from stations, inspections and results for the MES. Every error has the shape "
+    '{"error": {"code", "message"}} with a stable code (README, Error codes).',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The contract is public inside the plant's network: integrators read it before they hold a token.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inspection.ingest.openapi.add_upload_api",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

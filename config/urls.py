@@ -3,6 +3,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from inspection import health
 from inspection.errors import error_body
@@ -17,6 +18,9 @@ urlpatterns = [
     path("api/v1/", include("inspection.ingest.urls")),
     path("api/v1/", include("results.api.inspection_urls")),
     path("api/v1/", include("results.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("health", health.health, name="health"),
     path("ready", private(health.ready), name="ready"),
     path("metrics", private(ExportToDjangoView), name="prometheus-django-metrics"),

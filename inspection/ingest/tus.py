@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils.http import http_date
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +31,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
 
 
+@extend_schema(exclude=True)  # described by hand with the direct upload (inspection/ingest/openapi.py)
 class TusView(APIView):
     authentication_classes = [StationKeyAuthentication]
     permission_classes = [IsStation]

@@ -4,11 +4,13 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inspection.errors import ApiError
 from results.api.base import ClientApiView
+from results.api.schema import ACK_REQUEST, ACK_RESPONSE, responses
 from results.mes.constants import Scope
 from results.mes.permissions import api_client_required, visible_line_ids
 from results.mes.services import acknowledgements_record
@@ -41,6 +43,12 @@ class ResultAckView(ClientApiView):
 
     required_scope = Scope.RESULTS_ACK
 
+    @extend_schema(
+        operation_id="results_ack",
+        summary="Acknowledge results (idempotent; per-id outcome)",
+        request=ACK_REQUEST,
+        responses=responses(ACK_RESPONSE, "body_invalid", "ids_invalid", "parse_error", "api_client_required"),
+    )
     def post(self, request: Request) -> Response:
         client = api_client_required(request)
         ids = parse_ids(request.data)

@@ -5,6 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -15,6 +17,7 @@ from inspection.ingest.authentication import StationKeyAuthentication
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
 from inspection.permissions import CanSeeInspection, visible_line_id
+from results.api.schema import INSPECTION, responses
 from results.mes.authentication import ApiClientAuthentication
 from results.mes.constants import Scope
 from results.mes.permissions import HasScope, visible_line_ids
@@ -45,6 +48,11 @@ class InspectionObjectView(APIView):
 
 
 class InspectionDetailView(InspectionObjectView):
+    @extend_schema(
+        operation_id="inspections_retrieve",
+        summary="One inspection: status, verdict, defects, model, timings",
+        responses=responses(INSPECTION, "not_found", "missing_api_key", "invalid_api_key", "station_inactive"),
+    )
     def get(self, request: Request, inspection_id: Any) -> Response:
         return Response(inspection_json(self.get_inspection(request, inspection_id)))
 
@@ -52,6 +60,17 @@ class InspectionDetailView(InspectionObjectView):
 class InspectionImageView(InspectionObjectView):
     """The stored image, for dashboards and the MES; storage itself is never public."""
 
+    @extend_schema(
+        operation_id="inspections_image",
+        summary="The inspection's image (with S3 storage, a redirect to a short-lived signed link)",
+        responses=responses(
+            OpenApiResponse(response=OpenApiTypes.BINARY, description="The image as it was uploaded."),
+            "not_found",
+            "missing_api_key",
+            "invalid_api_key",
+            "station_inactive",
+        ),
+    )
     def get(self, request: Request, inspection_id: Any) -> FileResponse | HttpResponseRedirect:
         inspection = self.get_inspection(request, inspection_id)
         if settings.KENSA_S3_BUCKET:

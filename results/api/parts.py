@@ -1,6 +1,7 @@
 """GET /api/v1/parts/<serial>/: every inspection of one part, across stations and lines."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from inspection.errors import ApiError
 from inspection.payloads import inspections_json
 from results.api.base import ClientApiView
 from results.api.parameters import parameters_check
+from results.api.schema import PART_PAGE, responses
 from results.mes.constants import Scope
 from results.mes.permissions import visible_line_ids
 from results.selectors import part_inspections
@@ -20,6 +22,11 @@ class PartView(ClientApiView):
 
     required_scope = Scope.INSPECTIONS_READ
 
+    @extend_schema(
+        operation_id="parts_retrieve",
+        summary="Every inspection of a part, oldest first",
+        responses=responses(PART_PAGE, "part_not_found"),
+    )
     def get(self, request: Request, serial: str) -> Response:
         parameters_check(request.query_params, [])
         most = int(settings.KENSA_RESULTS_MAX_PAGE_SIZE)

@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -10,6 +11,7 @@ from results.api.base import ClientApiView
 from results.api.filters import ResultFilterSet
 from results.api.pagination import cursor_after, decode_cursor
 from results.api.parameters import parameters_check, parameters_invalid
+from results.api.schema import FILTER_HELP, RESULT_PAGE, query, responses
 from results.mes.constants import Scope
 from results.mes.permissions import visible_line_ids
 from results.mes.selectors import line_limited
@@ -28,6 +30,27 @@ class ResultListView(ClientApiView):
 
     required_scope = Scope.RESULTS_READ
 
+    @extend_schema(
+        operation_id="results_list",
+        summary="Finished inspections in feed order, by cursor",
+        parameters=[
+            query("cursor", "The next_cursor of the previous page; none for the start of the feed."),
+            query("limit", "Results per page (1 to KENSA_RESULTS_MAX_PAGE_SIZE).", int),
+            *(
+                query(name, FILTER_HELP.get(name, f"Only results with this {name}."))
+                for name in ResultFilterSet.base_filters
+            ),
+        ],
+        responses=responses(
+            RESULT_PAGE,
+            "line_invalid",
+            "cursor_invalid",
+            "limit_invalid",
+            "parameter_invalid",
+            "line_not_found",
+            "api_client_required",
+        ),
+    )
     def get(self, request: Request) -> Response:
         parameters_check(request.query_params, [*ResultFilterSet.base_filters, *PAGING_PARAMETERS])
         line = request.query_params.get("line")

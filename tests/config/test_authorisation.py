@@ -120,6 +120,10 @@ URLS: dict[str, Row] = {
     "api/v1/parts/<path:serial>/": Row(
         "/api/v1/parts/{serial}/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
     ),
+    # The API's contract and its docs: public, as integrators read them before they hold a token.
+    "api/schema/": Row("/api/schema/", everyone(OK)),
+    "api/docs/": Row("/api/docs/", everyone(OK)),
+    "api/redoc/": Row("/api/redoc/", everyone(OK)),
     "health": Row("/health", everyone(OK)),
     # /ready and /metrics: a bearer token or an allowed network (issue #22, item 10). The test
     # client calls from 127.0.0.1, inside the default allowed networks; tests/integration/

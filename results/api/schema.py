@@ -1,0 +1,109 @@
+"""The results API in the OpenAPI schema: responses built from the payload's TypedDict
+(inspection.payloads.InspectionPayload) and errors from the one table of codes, so that the
+schema says what the code does. drf-spectacular reads the views' @extend_schema."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import resolve_type_hint
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from inspection.ingest.openapi import error_responses
+from inspection.payloads import InspectionPayload
+from results.mes.services import AckOutcome
+
+
+class ApiClientScheme(OpenApiAuthenticationExtension):
+    target_class = "results.mes.authentication.ApiClientAuthentication"
+    name = "ApiClient"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API client's token (kapi_…), created in the admin or with create_api_client.",
+        }
+
+
+class StationKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "inspection.ingest.authentication.StationKeyAuthentication"
+    name = "StationKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "bearer", "description": "A station's API key (ksa_…)."}
+
+
+INSPECTION: dict[str, Any] = resolve_type_hint(InspectionPayload)
+
+# Refusals every client endpoint can give.
+CLIENT_ERRORS = [
+    "not_authenticated",
+    "authentication_failed",
+    "invalid_api_token",
+    "api_client_revoked",
+    "scope_missing",
+    "parameter_unknown",
+    "throttled",
+    "database_unavailable",
+]
+
+
+def responses(ok: dict[str, Any] | OpenApiResponse, *codes: str) -> dict[int | str, Any]:
+    """200 with `ok`, and the error responses of `codes` besides those of every client call."""
+    refusals = {int(status): body for status, body in error_responses([*CLIENT_ERRORS, *codes]).items()}
+    return {
+        200: ok,
+        **{
+            status: OpenApiResponse(
+                response=body["content"]["application/json"]["schema"], description=body["description"]
+            )
+            for status, body in refusals.items()
+        },
+    }
+
+
+def page_of(items: dict[str, Any], key: str, **extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [key, "has_more", *extra],
+        "properties": {key: {"type": "array", "items": items}, "has_more": {"type": "boolean"}, **extra},
+    }
+
+
+RESULT_PAGE = page_of(INSPECTION, "results", next_cursor={"type": "string", "nullable": True})
+PART_PAGE = page_of(INSPECTION, "inspections", serial={"type": "string"})
+ACK_REQUEST = inline_serializer(
+    "ResultAckRequest",
+    fields={"ids": serializers.ListField(child=serializers.UUIDField(), min_length=1)},
+)
+ACK_RESPONSE = page_of(
+    {
+        "type": "object",
+        "required": ["id", "outcome"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "outcome": {
+                "type": "string",
+                "enum": [AckOutcome.ACKNOWLEDGED, AckOutcome.ALREADY_ACKNOWLEDGED, AckOutcome.NOT_FOUND],
+            },
+        },
+    },
+    "results",
+)
+ACK_RESPONSE["required"].remove("has_more")
+del ACK_RESPONSE["properties"]["has_more"]
+
+
+def query(name: str, description: str, type_: Any = str) -> OpenApiParameter:
+    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description)
+
+
+FILTER_HELP = {
+    "finished_after": "Finished at or after (ISO 8601 with offset; write + as %2B).",
+    "finished_before": "Finished before (ISO 8601 with offset).",
+    "acknowledged": "true: only results this API client acknowledged.",
+    "unacknowledged": "true: only results this API client has not acknowledged.",
+    "model": "The model's name.",
+    "model_version": "The model's version.",
+}
