@@ -317,9 +317,9 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 # kombu's Redis transport, with a channel that turns a crash after a broker restart into a
-# reconnect (config/celery.py). The broker is Redis only: inspection/ingest/dispatch.py
+# reconnect (inspection/broker.py). The broker is Redis only: inspection/ingest/dispatch.py
 # pushes task messages to its lists itself.
-CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
+CELERY_BROKER_TRANSPORT = "inspection.broker:RedisTransport"
 CELERY_TASK_QUEUES = [Queue(name) for name in ALL_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_CREATE_MISSING_QUEUES = False

@@ -1,4 +1,4 @@
-"""The broker transport (config/celery.py) against a real Redis that goes away: what is left
+"""The broker transport (inspection/broker.py) against a real Redis that goes away: what is left
 of a collected connection reports a lost connection, which Celery reconnects from, instead of
 the AttributeError that stopped both workers in the N=10,000 chaos run (issue #23)."""
 
@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from kombu import Exchange, Producer, Queue
 
-from config.celery import RedisTransport, app
+from config.celery import app
+from inspection.broker import RedisTransport
 from tests.processes import start_redis
 
 QUEUE = Queue("transport-probe", Exchange("transport-probe", type="direct"), "transport-probe")
@@ -18,7 +19,7 @@ def test_the_worker_uses_the_transport_that_reports_lost_connections():
         assert isinstance(connection.transport, RedisTransport)
 
 
-@pytest.mark.parametrize("transport", ["redis", "config.celery:RedisTransport"])
+@pytest.mark.parametrize("transport", ["redis", "inspection.broker:RedisTransport"])
 def test_closing_a_channel_left_behind_by_a_collected_connection(tmp_path, transport):
     redis = start_redis(tmp_path)
     connection = app.connection_for_read(f"redis://127.0.0.1:{redis.port}/0", transport=transport)
@@ -46,7 +47,7 @@ def test_closing_a_channel_left_behind_by_a_collected_connection(tmp_path, trans
     assert errors, "closing restores unacknowledged messages, which must fail with Redis down"
     if transport == "redis":
         # kombu's own transport: the crash this project works around. When kombu fixes it,
-        # this fails, and config/celery.py's RedisChannel can go.
+        # this fails, and inspection/broker.py's RedisChannel can go.
         assert all(isinstance(exc, AttributeError) for exc in errors), errors
     else:
         assert all(isinstance(exc, connection.connection_errors) for exc in errors), errors
