@@ -37,15 +37,12 @@ DEFAULT_PRIORITY = 0
 SOCKET_TIMEOUT_SECONDS = 2.0
 
 
-def _connect() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-    )
+def broker_client(timeout: float) -> redis.Redis:
+    """A client of the broker's Redis whose calls give up after `timeout` seconds."""
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-_broker = PerProcess(_connect)
+_broker = PerProcess(lambda: broker_client(SOCKET_TIMEOUT_SECONDS))
 _origin = PerProcess(anon_nodename)  # this host and process, as Celery names a sender
 
 

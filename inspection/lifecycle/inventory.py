@@ -14,10 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import redis
-from django.conf import settings
-
-from inspection.ingest.dispatch import TASK_NAME
+from inspection.ingest.dispatch import TASK_NAME, broker_client
 from inspection.per_process import PerProcess
 from inspection.queues import INSPECTION_QUEUES
 
@@ -39,15 +36,7 @@ class Held:
     reserved: frozenset[uuid.UUID]
 
 
-def _connect() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-    )
-
-
-_broker = PerProcess(_connect)
+_broker = PerProcess(lambda: broker_client(SOCKET_TIMEOUT_SECONDS))
 
 
 def inspections_held() -> Held:
