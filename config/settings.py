@@ -308,6 +308,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger UI's default validatorUrl makes the browser fetch a badge from validator.swagger.io
+    # (sending it the schema's URL): plants are offline. Redoc's page is overridden for its
+    # Google Fonts (templates/drf_spectacular/redoc.html).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "inspection.ingest.openapi.add_upload_api",

@@ -131,7 +131,7 @@ _TUS_RESUMABLE = {
     "schema": {"type": "string", "enum": ["1.0.0"]},
 }
 _UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-_IMAGE_TYPES = ["image/jpeg", "image/png", "image/bmp", "image/tiff"]
+IMAGE_MEDIA_TYPES = ["image/jpeg", "image/png", "image/bmp", "image/tiff"]
 
 
 def _direct_upload() -> dict[str, Any]:
@@ -170,7 +170,7 @@ def _direct_upload() -> dict[str, Any]:
                             },
                         }
                     },
-                    **{media: {"schema": {"type": "string", "format": "binary"}} for media in _IMAGE_TYPES},
+                    **{media: {"schema": {"type": "string", "format": "binary"}} for media in IMAGE_MEDIA_TYPES},
                 },
             },
             "responses": {

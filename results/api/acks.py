@@ -46,7 +46,7 @@ class ResultAckView(ClientApiView):
     @extend_schema(
         operation_id="results_ack",
         summary="Acknowledge results (idempotent; per-id outcome)",
-        request=ACK_REQUEST,
+        request={"application/json": ACK_REQUEST},  # parse_ids reads a JSON object, not a form
         responses=responses(ACK_RESPONSE, "body_invalid", "ids_invalid", "parse_error", "api_client_required"),
     )
     def post(self, request: Request) -> Response:

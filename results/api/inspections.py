@@ -5,8 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseRedirect
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -14,10 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inspection.ingest.authentication import StationKeyAuthentication
+from inspection.ingest.openapi import IMAGE_MEDIA_TYPES
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
 from inspection.permissions import CanSeeInspection, visible_line_id
-from results.api.schema import INSPECTION, responses
+from results.api.schema import IMAGE_REDIRECT, IMAGE_RESPONSE, INSPECTION, responses
 from results.mes.authentication import ApiClientAuthentication
 from results.mes.constants import Scope
 from results.mes.permissions import HasScope, visible_line_ids
@@ -63,13 +63,17 @@ class InspectionImageView(InspectionObjectView):
     @extend_schema(
         operation_id="inspections_image",
         summary="The inspection's image (with S3 storage, a redirect to a short-lived signed link)",
-        responses=responses(
-            OpenApiResponse(response=OpenApiTypes.BINARY, description="The image as it was uploaded."),
-            "not_found",
-            "missing_api_key",
-            "invalid_api_key",
-            "station_inactive",
-        ),
+        responses={
+            **responses(
+                IMAGE_RESPONSE,
+                "not_found",
+                "missing_api_key",
+                "invalid_api_key",
+                "station_inactive",
+                media_types=tuple(IMAGE_MEDIA_TYPES),
+            ),
+            302: IMAGE_REDIRECT,
+        },
     )
     def get(self, request: Request, inspection_id: Any) -> FileResponse | HttpResponseRedirect:
         inspection = self.get_inspection(request, inspection_id)

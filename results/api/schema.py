@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import resolve_type_hint
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -34,6 +35,12 @@ class StationKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A station's API key (ksa_…)."}
 
 
+# An inspection's image is served as it was uploaded, in one of the formats uploads accept.
+IMAGE_RESPONSE = OpenApiResponse(response=OpenApiTypes.BINARY, description="The image as it was uploaded.")
+IMAGE_REDIRECT = OpenApiResponse(
+    description="With S3 storage: Location is a short-lived signed link to the image in object storage."
+)
+
 INSPECTION: dict[str, Any] = resolve_type_hint(InspectionPayload)
 
 # Refusals every client endpoint can give.
@@ -49,11 +56,14 @@ CLIENT_ERRORS = [
 ]
 
 
-def responses(ok: dict[str, Any] | OpenApiResponse, *codes: str) -> dict[int | str, Any]:
-    """200 with `ok`, and the error responses of `codes` besides those of every client call."""
+def responses(
+    ok: dict[str, Any] | OpenApiResponse, *codes: str, media_types: tuple[str, ...] = ()
+) -> dict[int | tuple[int | str, ...], Any]:
+    """200 with `ok` (as JSON unless `media_types` are given), and the error responses of
+    `codes` besides those of every client call."""
     refusals = {int(status): body for status, body in error_responses([*CLIENT_ERRORS, *codes]).items()}
     return {
-        200: ok,
+        (200, *media_types) if media_types else 200: ok,
         **{
             status: OpenApiResponse(
                 response=body["content"]["application/json"]["schema"], description=body["description"]
