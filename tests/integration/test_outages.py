@@ -30,7 +30,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def test_database_down_gives_503_and_stores_nothing(process_logs):
     nowhere = f"postgres://postgres@127.0.0.1:{free_port()}/kensa"
-    server = start_daphne(process_env(DATABASE_URL=nowhere), process_logs, name="daphne-no-db")
+    # The pool waits KENSA_DB_POOL_TIMEOUT for a connection before it answers 503: shorter
+    # than the client's own time-out here.
+    env = process_env(DATABASE_URL=nowhere, KENSA_DB_POOL_TIMEOUT="2")
+    server = start_daphne(env, process_logs, name="daphne-no-db")
     try:
         before = stored_files()
         status, body = upload(server.url, "ksa_any_key", jpeg=jpeg_bytes(), serial="DB-DOWN-1")
