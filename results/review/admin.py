@@ -26,7 +26,7 @@ from results.review.constants import EXPORT_PERMISSION, REVIEW_PERMISSION, Decis
 from results.review.export import inspections_csv
 from results.review.filters import QUEUE_PARAMETER, DefectLabelFilter, ReviewQueueFilter, ReviewStateFilter
 from results.review.models import DefectReview, PartDisposition
-from results.review.selectors import QUEUE_ORDERING, defects_with_state, dispositions_of, model_quality
+from results.review.selectors import QUEUE_ORDERING, defects_with_state, dispositions_of, model_quality, review_queue
 from results.review.services import (
     defect_review_record,
     defects_confirm_unreviewed,
@@ -98,9 +98,20 @@ class InspectionReviewAdmin(InspectionAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
 
+    def in_queue(self, request: HttpRequest) -> bool:
+        return request.GET.get(QUEUE_PARAMETER) == "1"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Inspection]:
+        # The queue is built here rather than in its filter: the admin orders the root queryset
+        # before any filter runs, and ordering by the rank needs its annotation first.
+        if self.in_queue(request):
+            queue = review_queue(self.model._default_manager.get_queryset())
+            return queue.select_related(*self.list_select_related).order_by(*QUEUE_ORDERING)
+        return super().get_queryset(request)
+
     def get_ordering(self, request: HttpRequest) -> Any:
         # The queue's own order, unless the user sorts by a column.
-        if request.GET.get(QUEUE_PARAMETER) == "1" and ORDER_VAR not in request.GET:
+        if self.in_queue(request) and ORDER_VAR not in request.GET:
             return list(QUEUE_ORDERING)
         return super().get_ordering(request)
 

@@ -7,14 +7,15 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from inspection.models import Defect, Inspection
-from results.review.selectors import review_queue, reviewed
+from results.review.selectors import reviewed
 
 QUEUE_PARAMETER = "queue"
 
 
 class ReviewQueueFilter(admin.SimpleListFilter):
     """QA's queue: `review` verdicts, then unsure fails, then the sample of passes; unreviewed
-    only. The admin orders it by `queue_rank` (InspectionReviewAdmin.get_ordering)."""
+    only. The choice lives here; the admin's get_queryset builds the queue (selectors.review_queue),
+    as it must be annotated before the admin orders it by `queue_rank`."""
 
     title = "review queue"
     parameter_name = QUEUE_PARAMETER
@@ -23,7 +24,7 @@ class ReviewQueueFilter(admin.SimpleListFilter):
         return [("1", "To review, most useful first")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> QuerySet[Inspection]:
-        return review_queue(queryset) if self.value() == "1" else queryset
+        return queryset
 
 
 class ReviewStateFilter(admin.SimpleListFilter):
