@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from inspection.admin import InspectionAdmin, ReadOnlyAdminMixin
@@ -94,6 +95,12 @@ class InspectionReviewAdmin(InspectionAdmin):
         "error_code",
     ]
     actions = [*InspectionAdmin.actions, "confirm_defects", "disposition_pass"]
+    list_display = ["received" if name == "received_at" else name for name in InspectionAdmin.list_display]
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, inspection: Inspection) -> str:
+        # To the second: parts pass a station seconds apart, and QA matches them to the line's log.
+        return timezone.localtime(inspection.received_at).strftime("%Y-%m-%d %H:%M:%S")
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)

@@ -76,14 +76,24 @@ def test_qa_rejects_a_defect_and_fails_a_passed_part(daphne_server, browser):  #
         "kensa-box state-rejected"
     )
 
+    dent = failed.defects.get(label="dent")
+    browser.find_element(By.TAG_NAME, "body").send_keys("c")  # the next unreviewed defect, by key
+    after_reload(browser).until(
+        lambda d: "confirmed by qa-lead" in d.find_element(By.CSS_SELECTOR, f'tr[data-defect="{dent.id}"]').text
+    )
+
     browser.get(f"{daphne_server.url}/admin/inspection/inspection/{passed.id}/change/")
     browser.find_element(By.CSS_SELECTOR, ".kensa-dispose input[name=reason]").send_keys("crack under the label")
     browser.find_element(By.CSS_SELECTOR, '.kensa-dispose button[value="fail"]').click()
     after_reload(browser).until(lambda d: "escape" in d.find_element(By.CSS_SELECTOR, ".kensa-disposition").text)
 
-    assert DefectReview.objects.get().decision == "rejected"
+    assert dict(DefectReview.objects.values_list("defect__label", "decision")) == {
+        "scratch": "rejected",
+        "dent": "confirmed",
+    }
     record = PartDisposition.objects.get()
     assert (record.inspection_id, record.escape, record.by) == (passed.id, True, "qa-lead")
     (quality,) = model_quality(line_ids={line.id})
-    assert [(q.label, q.reviewed, q.rejected, q.precision) for q in quality.labels] == [("scratch", 1, 1, 0.0)]
+    figures = [(q.label, q.reviewed, q.rejected, q.precision) for q in quality.labels]
+    assert figures == [("dent", 1, 0, 1.0), ("scratch", 1, 1, 0.0)]
     assert (quality.sampled_passes, quality.escapes, quality.escape_rate) == (1, 1, 1.0)
