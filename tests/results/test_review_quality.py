@@ -4,6 +4,8 @@ admin's page and GET /api/v1/quality/."""
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from inspection.constants import Verdict
@@ -137,3 +139,20 @@ def test_an_api_client_sees_only_its_lines(reviewed_lines):
     # Another line is as unknown as a made-up one.
     response = api.get("/api/v1/quality/?line=q-press")
     assert (response.status_code, response.json()["error"]["code"]) == (404, "line_not_found")
+
+
+def test_the_api_reads_in_a_fixed_number_of_queries(reviewed_lines):
+    """Figures are aggregated in the database: more reviews, lines and versions add no query."""
+    api = mes_api(make_api_client()[1])
+    api.get("/api/v1/quality/")  # the client's first call writes its last use
+    with CaptureQueriesContext(connection) as few:
+        api.get("/api/v1/quality/")
+    _, station, _ = review_line("q-more")
+    for _ in range(5):
+        inspection = finished(station, Verdict.FAIL, defects=(("dent", 0.9), ("scratch", 0.8)))
+        for defect in inspection.defects.all():
+            defect_review_record(defect=defect, decision="confirmed", by="qa")
+        part_disposition_record(inspection=finished(station, Verdict.PASS), disposition="pass", by="qa")
+    with CaptureQueriesContext(connection) as many:
+        assert len(api.get("/api/v1/quality/").json()["results"]) == 4
+    assert len(many) == len(few)
