@@ -105,6 +105,11 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "model_has_no_line": (400, "The model version belongs to no line."),
     "model_already_in_production": (400, "The model version already serves its line."),
     "model_no_previous_version": (400, "The line has no earlier model to roll back to."),
+    # QA review (admin and services)
+    "review_decision_invalid": (400, "The decision is not confirmed, rejected or relabelled (or pass or fail)."),
+    "review_label_invalid": (400, "A relabel names no other label of the model version; other decisions name none."),
+    "review_reason_required": (400, "A disposition that contradicts the model's verdict needs a reason."),
+    "review_not_finished": (409, "The inspection has no verdict to review yet."),
     # The server side
     "database_unavailable": (503, "The database is down; nothing was stored. Retry shortly."),
     "storage_unavailable": (503, "The image store could not write durably; nothing was stored. Retry shortly."),

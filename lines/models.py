@@ -1,7 +1,7 @@
 import hashlib
 import secrets
 
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from lines.constants import STATION_KEY_PREFIX, Priority
@@ -36,6 +36,11 @@ class ProductionLine(models.Model):
         blank=True,
         related_name="lines",
         help_text="The model that judges this line's images.",
+    )
+    review_sample_rate = models.FloatField(
+        default=0.02,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of passed parts put in QA's review queue (0 to 1), so escapes can be estimated.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -3,6 +3,7 @@ from django.contrib import admin
 from inspection.admin import ReadOnlyAdminMixin
 from inspection.models import Defect
 from results.mes import admin as mes_admin  # noqa: F401  (registers API clients)
+from results.review import admin as review_admin  # noqa: F401  (QA review; re-registers inspections)
 
 
 @admin.register(Defect)

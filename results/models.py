@@ -1,6 +1,8 @@
 """Results' own rows. Defects are written with the verdict by the worker
-(inspection.models.Defect); the MES integration's rows live in results.mes."""
+(inspection.models.Defect); the MES integration's rows live in results.mes, QA's review
+records in results.review."""
 
 from results.mes.models import Acknowledgement, ApiClient
+from results.review.models import DefectReview, PartDisposition
 
-__all__ = ["Acknowledgement", "ApiClient"]
+__all__ = ["Acknowledgement", "ApiClient", "DefectReview", "PartDisposition"]

@@ -21,11 +21,12 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from inspection.constants import Status
+from inspection.constants import Status, Verdict
 from inspection.inference.registry import model_promote
 from inspection.ingest.resumable import upload_create
 from inspection.models import Defect, Inspection, InspectionModel
 from lines.models import ProductionLine
+from results.review.models import DefectReview, PartDisposition
 from tests.factories import jpeg_bytes, make_api_client, make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.users import make_user, viewer
@@ -120,6 +121,10 @@ URLS: dict[str, Row] = {
     "api/v1/parts/<path:serial>/": Row(
         "/api/v1/parts/{serial}/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
     ),
+    # Model quality from QA's reviews: plant users and the MES, never a station.
+    "api/v1/quality/": Row(
+        "/api/v1/quality/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
+    ),
     # The API's contract and its docs: public, as integrators read them before they hold a token.
     "api/schema/": Row("/api/schema/", everyone(OK)),
     "api/docs/": Row("/api/docs/", everyone(OK)),
@@ -147,6 +152,28 @@ URLS: dict[str, Row] = {
         "/admin/r/{line_content_type}/{line_a}/", staff_only(viewer=404, superuser=404)
     ),
     APP_INDEX: Row("/admin/lines/", staff_only(viewer=OK, superuser=OK)),
+    # QA review (results/review/admin.py): deciding needs results.review_inspection and the
+    # export results.export_inspections, which a viewer lacks; the quality page is a view.
+    "admin/inspection/inspection/<path:object_id>/review/defects/<int:defect_id>/": Row(
+        "/admin/inspection/inspection/{inspection}/review/defects/{defect}/",
+        staff_only(viewer=403, superuser=OK),
+        method="post",
+        body=b"decision=confirmed",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    "admin/inspection/inspection/<path:object_id>/review/disposition/": Row(
+        "/admin/inspection/inspection/{inspection}/review/disposition/",
+        staff_only(viewer=403, superuser=OK),
+        method="post",
+        body=b"disposition=pass",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    "admin/inspection/inspection/export.csv": Row(
+        "/admin/inspection/inspection/export.csv", staff_only(viewer=403, superuser=OK)
+    ),
+    "admin/inspection/inspection/quality/": Row(
+        "/admin/inspection/inspection/quality/", staff_only(viewer=OK, superuser=OK)
+    ),
     "admin/(?P<url>.*)$": Row("/admin/no-such-page/", staff_only(viewer=404, superuser=404)),
 }
 
@@ -174,6 +201,9 @@ ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
     # Inspections arrive from stations only; QA may delete one by hand.
     "inspection/inspection": ("inspection", {**EDITABLE, "add": (403, 403)}),
     "inspection/defect": ("defect", READ_ONLY),
+    # QA's review records: an audit trail, written only by the review's services.
+    "results/defectreview": ("defect_review", READ_ONLY),
+    "results/partdisposition": ("disposition", READ_ONLY),
 }
 ADMIN_PAGES = {
     "changelist": ("", ""),
@@ -262,6 +292,8 @@ def world() -> World:
         "api_client": api_client.id,
         "serial": inspection.serial,
         "upload": upload.id,
+        "defect_review": DefectReview.objects.create(defect=defect, decision="confirmed", by="setup").id,
+        "disposition": PartDisposition.objects.create(inspection=inspection, disposition="pass", by="setup").id,
         "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
     }
     return World(keys={"station": key_a, "other_station": key_b, "api_token": token}, users=users, ids=ids)
@@ -349,6 +381,10 @@ ACTIONS: dict[str, ActionRow] = {
     "inspection.inspection:delete_selected": ActionRow(spare("inspection"), True),
     "inspection.inspection:requeue": ActionRow(spare("failed"), True),
     "inspection.defect:delete_selected": ActionRow(spare("defect"), False),
+    "inspection.inspection:confirm_defects": ActionRow(spare("unreviewed"), True),
+    "inspection.inspection:disposition_pass": ActionRow(spare("passed"), True),
+    "results.defectreview:delete_selected": ActionRow(spare("defect_review"), False),
+    "results.partdisposition:delete_selected": ActionRow(spare("disposition"), False),
 }
 
 
@@ -384,6 +420,10 @@ def action_targets(world) -> dict[str, Any]:
     spare_user = make_user("leaver")
     failed = accept(line)
     Inspection.objects.filter(id=failed.id).update(status=Status.FAILED, error_code="too_many_attempts")
+    unreviewed, passed = accept(line), accept(line)
+    Inspection.objects.filter(id=unreviewed.id).update(status=Status.DONE, verdict=Verdict.FAIL)
+    Defect.objects.create(inspection=unreviewed, label="scratch", confidence=0.9)
+    Inspection.objects.filter(id=passed.id).update(status=Status.DONE, verdict=Verdict.PASS)
     return {
         "group": Group.objects.create(name="spare").id,
         "user": spare_user.id,
@@ -400,6 +440,10 @@ def action_targets(world) -> dict[str, Any]:
         "inspection": accept(line).id,
         "failed": failed.id,
         "defect": world.ids["defect"],
+        "defect_review": world.ids["defect_review"],
+        "disposition": world.ids["disposition"],
+        "unreviewed": unreviewed.id,
+        "passed": passed.id,
     }
 
 
