@@ -60,6 +60,7 @@ OPERATIONS = [
     "parts_retrieve",
     "results_list",
     "results_ack",
+    "quality_retrieve",
 ]
 
 
