@@ -9,14 +9,10 @@ from inspection.models import Defect, Inspection
 from results.review.constants import Decision, Disposition
 
 
-class DefectReview(models.Model):
-    """QA's decision on one defect: confirmed, rejected as a false positive, or relabelled (to
-    one of the model version's labels, `new_label`)."""
+class ReviewRecord(models.Model):
+    """What every review record holds besides its decision: why, who, when, and the record it
+    replaces."""
 
-    # CASCADE: a review goes with the image it judges when retention or QA removes it.
-    defect = models.ForeignKey(Defect, on_delete=models.CASCADE, related_name="reviews")
-    decision = models.CharField(max_length=16, choices=Decision.choices)
-    new_label = models.CharField(max_length=100, blank=True)
     reason = models.TextField(blank=True)
     # The user's name rather than a key, as ModelEvent does: the trail outlives the account.
     by = models.CharField(max_length=150)
@@ -26,7 +22,20 @@ class DefectReview(models.Model):
     )
 
     class Meta:
+        abstract = True
         ordering = ["-at", "-id"]
+
+
+class DefectReview(ReviewRecord):
+    """QA's decision on one defect: confirmed, rejected as a false positive, or relabelled (to
+    one of the model version's labels, `new_label`)."""
+
+    # CASCADE: a review goes with the image it judges when retention or QA removes it.
+    defect = models.ForeignKey(Defect, on_delete=models.CASCADE, related_name="reviews")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    new_label = models.CharField(max_length=100, blank=True)
+
+    class Meta(ReviewRecord.Meta):
         indexes = [models.Index(fields=["defect", "-at", "-id"], name="defect_review_latest")]
 
     def __str__(self) -> str:
@@ -34,22 +43,15 @@ class DefectReview(models.Model):
         return f"defect {self.defect_id}: {self.decision}{label} by {self.by}"
 
 
-class PartDisposition(models.Model):
+class PartDisposition(ReviewRecord):
     """QA's pass or fail of a part. `escape` is stored, not derived: it says the model passed the
     part QA failed, as the verdict stood when QA decided."""
 
     inspection = models.ForeignKey(Inspection, on_delete=models.CASCADE, related_name="dispositions")
     disposition = models.CharField(max_length=8, choices=Disposition.choices)
-    reason = models.TextField(blank=True)
     escape = models.BooleanField(default=False)
-    by = models.CharField(max_length=150)
-    at = models.DateTimeField(default=timezone.now)
-    previous = models.OneToOneField(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="superseded_by"
-    )
 
-    class Meta:
-        ordering = ["-at", "-id"]
+    class Meta(ReviewRecord.Meta):
         indexes = [models.Index(fields=["inspection", "-at", "-id"], name="disposition_latest")]
         # Reviewing is not editing an inspection (which `change` on it allows), and exporting the
         # list in bulk is a right of its own.
