@@ -24,6 +24,9 @@ from django.db.models import Expression, Max, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+# PostgreSQL: the writing transaction's id, 64 bits (epoch and xid), as a bigint.
+_POSITION_SQL = "pg_current_xact_id()::text::bigint"
+
 # No position is at or above this on SQLite: everything committed is visible.
 UNBOUNDED = 2**63 - 1
 
@@ -31,7 +34,7 @@ UNBOUNDED = 2**63 - 1
 def position_expression() -> Expression:
     """The feed position for rows that the current transaction ends now, as an SQL expression."""
     if connection.vendor == "postgresql":
-        return RawSQL("pg_current_xact_id()::text::bigint", [])
+        return RawSQL(_POSITION_SQL, [])
     from inspection.models import Inspection
 
     latest = Inspection.objects.aggregate(latest=Coalesce(Max("feed_position"), Value(0)))["latest"]
@@ -41,7 +44,7 @@ def position_expression() -> Expression:
 def position_sql() -> str:
     """The same, for hand-written statements on PostgreSQL."""
     assert connection.vendor == "postgresql"
-    return "pg_current_xact_id()::text::bigint"
+    return _POSITION_SQL
 
 
 def visible_horizon() -> int:

@@ -20,13 +20,6 @@ class IsStation(BasePermission):
         return station_of(request) is not None
 
 
-class IsPlantUser(BasePermission):
-    """A Django user (QA, operator, the MES's service account), not a station."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return station_of(request) is None and bool(request.user and request.user.is_authenticated)
-
-
 def visible_line_id(request: Request) -> int | None:
     """The one line whose inspections the caller may see, or None for all of them.
 

@@ -8,11 +8,15 @@ from django.db.models import QuerySet
 from inspection import feed
 from inspection.models import Inspection
 from inspection.selectors import inspections_with_results
+from results.mes.selectors import line_limited
 
 
-def inspection_get(inspection_id: uuid.UUID, *, line_id: int | None = None) -> Inspection | None:
-    """The inspection with this id, only within `line_id` when one is given (a station's view)."""
-    queryset = inspections_with_results().filter(id=inspection_id)
+def inspection_get(
+    inspection_id: uuid.UUID, *, line_id: int | None = None, line_ids: frozenset[int] | None = None
+) -> Inspection | None:
+    """The inspection with this id, only within `line_id` (a station's line) and `line_ids` (an
+    API client's lines) when they are given."""
+    queryset = line_limited(inspections_with_results().filter(id=inspection_id), line_ids)
     if line_id is not None:
         queryset = queryset.filter(line_id=line_id)
     return queryset.first()
@@ -22,7 +26,6 @@ def finished_inspections_after(
     *,
     after: tuple[int, uuid.UUID] | None,
     limit: int,
-    line_id: int | None = None,
     queryset: QuerySet[Inspection] | None = None,
 ) -> list[Inspection]:
     """Finished inspections in feed order, (feed_position, id), strictly after the cursor's
@@ -31,8 +34,6 @@ def finished_inspections_after(
     lines a client may see); by default every inspection with its results."""
     base = inspections_with_results() if queryset is None else queryset
     queryset = base.filter(feed_position__lt=feed.visible_horizon())
-    if line_id is not None:
-        queryset = queryset.filter(line_id=line_id)
     if after is not None:
         # A row comparison, so that the index (line, feed_position, id) starts at the cursor.
         table = connection.ops.quote_name(Inspection._meta.db_table)
@@ -47,9 +48,7 @@ def finished_inspections_after(
 
 def part_inspections(*, serial: str, line_ids: frozenset[int] | None, limit: int) -> list[Inspection]:
     """A part's inspections in any state, oldest first, on the lines in `line_ids` (None: all)."""
-    queryset = inspections_with_results().filter(serial=serial)
-    if line_ids is not None:
-        queryset = queryset.filter(line_id__in=line_ids)
+    queryset = line_limited(inspections_with_results().filter(serial=serial), line_ids)
     return list(queryset.order_by("received_at", "id")[:limit])
 
 

@@ -35,11 +35,10 @@ from inspection.ingest.fields import CONTENT_TYPE_FORMATS, parse_captured_at, pa
 from inspection.ingest.imaging import check_image_size
 from inspection.ingest.services import Accepted, Upload, check_line_accepts, inspection_create
 from inspection.models import ResumableUpload
-from lines.models import ProductionLine, Station
+from lines.models import Station
 
 CHECKSUM_ALGORITHMS = ("sha1", "md5", "sha256")
 _CHUNK = 256 * 1024
-HTTP_CHECKSUM_MISMATCH = 460  # tus checksum extension
 
 # Refusals caused by the line's state, not by the image: once QA fixes the line, the same
 # upload can finish, so it is kept. tus clients read 409 (the status of these codes on the
@@ -73,16 +72,11 @@ def parse_metadata(header: str) -> dict[str, str]:
     return metadata
 
 
-def check_line_open(line: ProductionLine) -> None:
-    """Refuse an upload for a line that takes no images (inactive, no model), which the tus
-    edge answers with the status tus clients treat as final (HTTP_LINE_REFUSED). The backlog is not checked here: it is
-    checked when the last piece arrives, when the image would join the queue."""
-    check_line_accepts(line, backlog_full=False)
-
-
 def upload_create(*, station: Station, length: int, metadata: dict[str, str]) -> ResumableUpload:
     check_image_size(length, max_bytes=settings.KENSA_MAX_IMAGE_BYTES)
-    check_line_open(station.line)
+    # A line that takes no images is refused now (tus answers 422: HTTP_LINE_REFUSED); its
+    # backlog is checked at the last piece, when the image would join the queue.
+    check_line_accepts(station.line, backlog_full=False)
     parse_serial(metadata.get("serial"))  # refuse a bad serial now, not after the last byte
     parse_captured_at(metadata.get("captured_at"))
     upload = ResumableUpload.objects.create(

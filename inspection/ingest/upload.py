@@ -42,11 +42,19 @@ _PART_TOO_BIG = {"Maximum segment size exceeded", "Segment Content-Length larger
 
 def check_content_length(request: HttpRequest, *, max_image_bytes: int) -> None:
     """Refuse an oversized body from its header, before reading (and spooling) any of it."""
-    length = content_length(request)
+    refusal = body_too_large(content_length(request), max_image_bytes=max_image_bytes)
+    if refusal is not None:
+        raise refusal
+
+
+def body_too_large(length: int | None, *, max_image_bytes: int) -> KensaError | None:
+    """The refusal of a body declared `length` bytes long, if no image upload can be that long
+    (the view and the servers' header gates alike)."""
     if length is not None and length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
-        raise KensaError(
+        return KensaError(
             "image_too_large", f"The request has {length} bytes; images may have at most {max_image_bytes}."
         )
+    return None
 
 
 def content_length(request: HttpRequest) -> int | None:

@@ -28,10 +28,7 @@ def inspection_create_view(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        try:
-            accepted = _accept(request)
-        except KensaError as refusal:
-            raise as_api_error(refusal) from None
+        accepted = _accept(request)
     except exceptions.APIException as exc:
         response = error_response(exc)
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
@@ -60,6 +57,8 @@ def _accept(request: HttpRequest) -> Accepted:
         check_content_length(request, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         upload = upload_from_request(request, station, max_image_bytes=settings.KENSA_MAX_IMAGE_BYTES)
         return inspection_create(station=station, upload=upload)
+    except KensaError as refusal:
+        raise as_api_error(refusal) from None
     except (MultiPartParserError, RequestDataTooBig) as exc:
         raise ApiError("multipart_invalid", f"The multipart body cannot be read: {exc}") from None
     except TooManyFieldsSent:

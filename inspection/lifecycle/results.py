@@ -111,7 +111,9 @@ def _recorded_under_lock(finished: dict[_Owner, _Finished]) -> set[_Owner]:
         # One UPDATE joined to the round's values; bulk_update's CASE WHEN cost far more CPU a row
         # (docs/performance.md#inference).
         update_many([row for row, _ in owned], ["status", "verdict", "model", "timings", "finished_at"])
-        Inspection.objects.filter(id__in=[row.id for row, _ in owned]).update(feed_position=feed.position_expression())
+        if owned:
+            ids = [row.id for row, _ in owned]
+            Inspection.objects.filter(id__in=ids).update(feed_position=feed.position_expression())
         Defect.objects.bulk_create(
             Defect(inspection_id=row.id, label=d.label, confidence=d.confidence, box=d.box, area=d.area)
             for row, defects in owned

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions, status
 
-from inspection.errors import ApiError
+from inspection.errors import ApiError, as_api_error
 from inspection.ingest.authentication import MissingStationKey, bearer_key, checked_station
-from inspection.ingest.upload import MULTIPART_OVERHEAD_BYTES
+from inspection.ingest.upload import body_too_large
 from lines.selectors import NOT_CACHED, station_cached
 
 # Paths and methods whose body is an image (direct upload, tus creation and pieces).
@@ -45,13 +45,8 @@ def upload_refusal(
             checked_station(cached)  # type: ignore[arg-type]  # a Station or None now
     except exceptions.APIException as exc:  # missing or invalid key, disabled station
         return exc
-    if content_length is not None and content_length > max_image_bytes + MULTIPART_OVERHEAD_BYTES:
-        return ApiError(
-            "image_too_large",
-            f"The request has {content_length} bytes; images may have at most {max_image_bytes}.",
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
-    return None
+    too_large = body_too_large(content_length, max_image_bytes=max_image_bytes)
+    return None if too_large is None else as_api_error(too_large)
 
 
 def host_allowed(host: bytes) -> bool:

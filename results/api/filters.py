@@ -5,15 +5,11 @@ from typing import Any
 
 import django_filters as filters
 from django.db.models import QuerySet
-from rest_framework import status
 
 from inspection.constants import TERMINAL_STATUSES, Verdict
-from inspection.errors import ApiError
 from inspection.ingest.fields import MAX_SERIAL_LENGTH
-from inspection.parsing import LINE_CODE_RULE, is_line_code
-from lines.models import ProductionLine
 from results.api.parameters import StrictBooleanField, StrictDateTimeField
-from results.mes.permissions import api_client_required, visible_line_ids
+from results.mes.permissions import api_client_required, visible_line_by_code
 from results.mes.selectors import acknowledged_by
 
 CODE_LENGTH = 48
@@ -42,14 +38,7 @@ class ResultFilterSet(filters.FilterSet):
     unacknowledged = StrictBooleanFilter(method="filter_unacknowledged")
 
     def filter_line(self, queryset: QuerySet, name: str, code: str) -> QuerySet:
-        if not is_line_code(code):  # a NUL or a newline must not reach PostgreSQL
-            raise ApiError("line_invalid", LINE_CODE_RULE)
-        line_ids = visible_line_ids(self.request)
-        line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
-        if line_id is None or (line_ids is not None and line_id not in line_ids):
-            # A line the client may not see is answered as one that does not exist.
-            raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
-        return queryset.filter(line_id=line_id)
+        return queryset.filter(line_id=visible_line_by_code(self.request, code))
 
     def filter_acknowledged(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         if value is None:

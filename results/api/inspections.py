@@ -39,9 +39,8 @@ class InspectionObjectView(APIView):
     def get_inspection(self, request: Request, inspection_id: Any) -> Inspection:
         # Scoped in the lookup (a station's line, an API client's lines): another line's
         # inspection is as unknown as a made-up id.
-        inspection = inspection_get(inspection_id, line_id=visible_line_id(request))
-        line_ids = visible_line_ids(request)
-        if inspection is None or (line_ids is not None and inspection.line_id not in line_ids):
+        inspection = inspection_get(inspection_id, line_id=visible_line_id(request), line_ids=visible_line_ids(request))
+        if inspection is None:
             raise NotFound("No inspection has this id.")
         self.check_object_permissions(request, inspection)
         return inspection

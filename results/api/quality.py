@@ -4,18 +4,14 @@ the MES and reports (results.review.selectors.model_quality says how each figure
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inspection.errors import ApiError
-from inspection.parsing import LINE_CODE_RULE, is_line_code
-from lines.models import ProductionLine
 from results.api.base import ClientApiView
 from results.api.parameters import parameters_check
 from results.api.schema import query, responses
 from results.mes.constants import Scope
-from results.mes.permissions import visible_line_ids
+from results.mes.permissions import visible_line_by_code, visible_line_ids
 from results.review.selectors import model_quality
 
 RATE: dict[str, Any] = {"type": "number", "nullable": True}
@@ -70,11 +66,5 @@ class QualityView(ClientApiView):
         line_ids = visible_line_ids(request)
         code = request.query_params.get("line")
         if code is not None:
-            if not is_line_code(code):
-                raise ApiError("line_invalid", LINE_CODE_RULE)
-            line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
-            # A line the caller may not see is answered as an unknown one.
-            if line_id is None or (line_ids is not None and line_id not in line_ids):
-                raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
-            line_ids = frozenset({line_id})
+            line_ids = frozenset({visible_line_by_code(request, code)})
         return Response({"results": [row.as_json() for row in model_quality(line_ids=line_ids)]})

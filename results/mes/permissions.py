@@ -6,7 +6,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from inspection.errors import ApiError
+from inspection.parsing import LINE_CODE_RULE, is_line_code
 from inspection.permissions import station_of
+from lines.models import ProductionLine
 from results.mes.authentication import ApiClientPrincipal
 from results.mes.constants import Scope
 from results.mes.models import ApiClient
@@ -24,6 +26,19 @@ def visible_line_ids(request: Request) -> frozenset[int] | None:
     """The lines whose inspections the caller may read; None for every line."""
     user = request.user
     return user.line_ids if isinstance(user, ApiClientPrincipal) else None
+
+
+def visible_line_by_code(request: Request, code: str) -> int:
+    """The id of the line named `code`, if the caller may see it. A code no line can have is
+    `line_invalid` (a NUL or a newline must not reach PostgreSQL); a line the caller may not
+    see is answered as one that does not exist (`line_not_found`)."""
+    if not is_line_code(code):
+        raise ApiError("line_invalid", LINE_CODE_RULE)
+    line_ids = visible_line_ids(request)
+    line_id = ProductionLine.objects.filter(code=code).values_list("id", flat=True).first()
+    if line_id is None or (line_ids is not None and line_id not in line_ids):
+        raise ApiError("line_not_found", f"No line has the code {code!r}.", status.HTTP_404_NOT_FOUND)
+    return line_id
 
 
 def api_client_required(request: Request) -> ApiClient:

@@ -160,13 +160,19 @@ class InspectionReviewAdmin(InspectionAdmin):
         # Before the defaults: their `<path:object_id>/` would swallow these.
         return own + super().get_urls()
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Inspection | None = None,
     ) -> HttpResponse:
-        inspection = self.get_object(request, object_id)
-        if inspection is not None:
-            extra_context = {**(extra_context or {}), **self.review_context(request, inspection)}
-        return super().change_view(request, object_id, form_url, extra_context)
+        """The review beside the change page, from the row the admin has already read."""
+        if obj is not None:
+            context.update(self.review_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def review_context(self, request: HttpRequest, inspection: Inspection) -> dict[str, Any]:
         model = inspection.model

@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from inspection.models import Defect, Inspection
+from results.review.constants import ReviewState
 from results.review.selectors import reviewed
 
 QUEUE_PARAMETER = "queue"
@@ -32,12 +33,12 @@ class ReviewStateFilter(admin.SimpleListFilter):
     parameter_name = "review_state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("reviewed", "Reviewed"), ("unreviewed", "Not reviewed")]
+        return list(ReviewState.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> QuerySet[Inspection]:
-        if self.value() == "reviewed":
+        if self.value() == ReviewState.REVIEWED:
             return queryset.filter(reviewed())
-        if self.value() == "unreviewed":
+        if self.value() == ReviewState.UNREVIEWED:
             return queryset.exclude(reviewed())
         return queryset
 

@@ -249,9 +249,8 @@ class World:
         return self.clients[caller]
 
     def new_client(self, caller: str) -> Client:
-        if caller in ("station", "other_station"):
-            return Client(headers={"Authorization": f"Bearer {self.keys[caller]}"})
-        if caller == "api_token":  # the MES: an API client with every scope, on every line
+        # Stations send their key, the MES (an API client with every scope, on every line) its token.
+        if caller in ("station", "other_station", "api_token"):
             return Client(headers={"Authorization": f"Bearer {self.keys[caller]}"})
         client = Client()
         if caller in self.users:
