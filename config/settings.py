@@ -398,6 +398,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 KENSA_RESULTS_PAGE_SIZE = env_int("KENSA_RESULTS_PAGE_SIZE", 100, minimum=1)
 KENSA_RESULTS_MAX_PAGE_SIZE = env_int("KENSA_RESULTS_MAX_PAGE_SIZE", 1000, minimum=1)
+# How the plant reaches Kensa (scheme, host and port, no path), for the absolute links that
+# webhooks and MQTT messages carry; API responses without it use the request's host.
+KENSA_PUBLIC_URL = env_str("KENSA_PUBLIC_URL", "").rstrip("/")
+if KENSA_PUBLIC_URL and not re.fullmatch(r"https?://[^/?#\s]+", KENSA_PUBLIC_URL):
+    raise ImproperlyConfigured("KENSA_PUBLIC_URL is a scheme, host and port (https://kensa.plant.example), no path.")
+# How long a signed image link in a result stays valid (inspection/links.py).
+KENSA_IMAGE_LINK_SECONDS = env_int("KENSA_IMAGE_LINK_SECONDS", 900, minimum=10)
 # An unfinished resumable (tus) upload is kept this long after its last piece arrived.
 KENSA_UPLOAD_EXPIRY_SECONDS = env_int("KENSA_UPLOAD_EXPIRY_SECONDS", 24 * 3600, minimum=60)
 # Part files of resumable uploads. Web hosts write them and a worker expires them, so they

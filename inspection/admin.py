@@ -47,6 +47,14 @@ class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
     readonly_fields = ["sha256", "stage", "created_at"]
     actions = ["promote"]
 
+    # What judges parts is fixed once a version has served: results name the model version
+    # and its thresholds_version, and both must keep meaning what judged them.
+    JUDGING_FIELDS = ["labels", "good_labels", "thresholds", "default_threshold", "artifact", "task", "format"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: InspectionModel | None = None) -> list[str]:
+        fixed = obj is not None and obj.has_served()
+        return [*self.readonly_fields, *(self.JUDGING_FIELDS if fixed else [])]
+
     def has_promote_permission(self, request: HttpRequest) -> bool:
         return can_promote(request)
 

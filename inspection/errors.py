@@ -94,6 +94,11 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "line_not_found": (404, "No line has this code."),
     "limit_invalid": (400, "limit is not a whole number within the page size bounds."),
     "cursor_invalid": (400, "The cursor is not one this API gave out."),
+    "image_link_invalid": (403, "The image link's expires or signature is not one Kensa gave out."),
+    "image_link_expired": (
+        403,
+        "The signed image link has expired (KENSA_IMAGE_LINK_SECONDS); fetch the result again.",
+    ),
     # Model registry (admin and commands)
     "model_check_timeout": (400, "Loading the model took longer than KENSA_MODEL_CHECK_SECONDS."),
     "model_check_crashed": (400, "Loading the model crashed its process."),

@@ -1,3 +1,6 @@
+import functools
+import hashlib
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -57,6 +60,27 @@ class InspectionModel(models.Model):
 
     def threshold_for(self, label: str) -> float:
         return float(self.thresholds.get(label, self.default_threshold))
+
+    def has_served(self) -> bool:
+        """Whether this version judges, or has judged, any line's parts."""
+        return self.stage != ModelStage.DRAFT or self.lines.exists() or Inspection.objects.filter(model=self).exists()
+
+    @property
+    def thresholds_version(self) -> str:
+        """Names the thresholds that judge with this version (12 hex digits of their digest).
+        They cannot change once the version has served (inspection/admin.py), so a result's
+        model version and this name say what judged it."""
+        return thresholds_version(self.thresholds, self.default_threshold)
+
+
+@functools.lru_cache(maxsize=256)
+def _thresholds_digest(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def thresholds_version(thresholds: dict[str, float], default_threshold: float) -> str:
+    canonical = json.dumps({"default": default_threshold, "labels": thresholds}, sort_keys=True)
+    return _thresholds_digest(canonical)
 
 
 class ModelEvent(models.Model):

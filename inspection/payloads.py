@@ -7,15 +7,13 @@ more CPU than writing the result. The output is plain JSON types (dates as ISO 8
 UTC as "Z"), exactly as DRF gave it.
 """
 
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any, Protocol, TypedDict
 
-from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from inspection.links import Links, relative_path
 from inspection.models import Inspection
 
 
@@ -42,6 +40,7 @@ class DefectPayload(TypedDict):
 class ModelPayload(TypedDict):
     name: str
     version: str
+    thresholds_version: str
 
 
 class InspectionPayload(TypedDict):
@@ -70,25 +69,31 @@ class InspectionPayload(TypedDict):
     timings: dict[str, Any]
 
 
-def inspection_json(inspection: Inspection, defects: Iterable[DefectLike] | None = None) -> InspectionPayload:
+def inspection_json(
+    inspection: Inspection, defects: Iterable[DefectLike] | None = None, *, links: Links | None = None
+) -> InspectionPayload:
     """The inspection's JSON. `defects` in the order to show (most confident first); by
-    default the inspection's stored ones, best prefetched (results.selectors)."""
+    default the inspection's stored ones, best prefetched (results.selectors). With `links`
+    (integrations: the API, webhooks, MQTT) the links are absolute and the image link signed
+    and short-lived; without, they are paths for a signed-in user's browser."""
     model = inspection.model
     return {
         "id": str(inspection.id),
-        "url": _url("inspection-detail", inspection.id),
+        "url": links.detail(inspection.id) if links else relative_path("inspection-detail", inspection.id),
         "line": inspection.line.code,
         "station": inspection.station.code,
         "serial": inspection.serial,
         "status": inspection.status,
         "verdict": inspection.verdict,
         "error_code": inspection.error_code,
-        "model": None if model is None else {"name": model.name, "version": model.version},
+        "model": None
+        if model is None
+        else {"name": model.name, "version": model.version, "thresholds_version": model.thresholds_version},
         "defects": [
             {"label": d.label, "confidence": d.confidence, "box": d.box, "area": d.area}
             for d in (inspection.defects.all() if defects is None else defects)
         ],
-        "image_url": _url("inspection-image", inspection.id),
+        "image_url": links.image(inspection.id) if links else relative_path("inspection-image", inspection.id),
         "image_sha256": inspection.image_sha256,
         "image_format": inspection.image_format,
         "width": inspection.width,
@@ -102,8 +107,8 @@ def inspection_json(inspection: Inspection, defects: Iterable[DefectLike] | None
     }
 
 
-def inspections_json(inspections: Sequence[Inspection]) -> list[InspectionPayload]:
-    return [inspection_json(inspection) for inspection in inspections]
+def inspections_json(inspections: Sequence[Inspection], *, links: Links | None = None) -> list[InspectionPayload]:
+    return [inspection_json(inspection, links=links) for inspection in inspections]
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -111,17 +116,3 @@ def _timestamp(value: datetime | None) -> str | None:
         return None
     text = timezone.localtime(value).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-# The links differ only by the id: each is reversed once per script prefix (a deployment
-# under a path), then filled in.
-_ID_MARK = uuid.UUID(int=0)
-
-
-def _url(name: str, inspection_id: uuid.UUID) -> str:
-    return _url_pattern(name, get_script_prefix()).format(inspection_id)
-
-
-@cache
-def _url_pattern(name: str, _script_prefix: str) -> str:
-    return reverse(name, args=[_ID_MARK]).replace("{", "{{").replace("}", "}}").replace(str(_ID_MARK), "{}")

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inspection.errors import ApiError
+from inspection.links import links_for
 from inspection.payloads import inspections_json
 from results.api.base import ClientApiView
 from results.api.parameters import parameters_check
@@ -33,4 +34,10 @@ class PartView(ClientApiView):
         rows = part_inspections(serial=serial, line_ids=visible_line_ids(request), limit=most + 1)
         if not rows:
             raise ApiError("part_not_found", f"No inspection has the serial {serial!r}.", status.HTTP_404_NOT_FOUND)
-        return Response({"serial": serial, "inspections": inspections_json(rows[:most]), "has_more": len(rows) > most})
+        return Response(
+            {
+                "serial": serial,
+                "inspections": inspections_json(rows[:most], links=links_for(request)),
+                "has_more": len(rows) > most,
+            }
+        )

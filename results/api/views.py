@@ -4,6 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inspection.errors import ApiError
+from inspection.links import links_for
 from inspection.parsing import LINE_CODE_RULE, ascii_int, is_line_code
 from inspection.payloads import inspections_json
 from inspection.selectors import inspections_with_results
@@ -71,7 +72,7 @@ class ResultListView(ClientApiView):
         next_cursor = cursor_after(rows, default=cursor)
         return Response(
             {
-                "results": inspections_json(rows),
+                "results": inspections_json(rows, links=links_for(request)),
                 "next_cursor": next_cursor,
                 "has_more": len(rows) == limit,
             }

@@ -65,7 +65,10 @@ def test_result_shape(mes_client):
     assert item["status"] == "done" and item["verdict"] == "fail"
     assert item["line"] == "paint-3" and item["station"].startswith("cam-")
     assert item["defects"] == [{"label": "spot", "confidence": 0.9, "box": None, "area": None}]
-    assert item["image_url"] == f"/api/v1/inspections/{row.id}/image"
+    assert item["url"] == f"http://testserver/api/v1/inspections/{row.id}/"
+    image_link = item["image_url"]
+    assert image_link.startswith(f"http://testserver/api/v1/inspections/{row.id}/image?expires=")
+    assert "&signature=" in image_link  # short-lived and signed: tests/results/test_image_links.py
 
 
 def test_query_count_does_not_grow_with_the_page(mes_client, django_assert_max_num_queries):
