@@ -53,15 +53,15 @@ def image_link_problem(inspection_id: uuid.UUID, expires: str | None, signature:
 @dataclass(frozen=True)
 class Links:
     """How one response (or one push) writes its links: the absolute base, and the expiry that
-    every image link of it shares."""
+    every image link of it shares. The id may be given as text, as a page writes it once."""
 
     base: str
     expires: int
 
-    def detail(self, inspection_id: uuid.UUID) -> str:
+    def detail(self, inspection_id: uuid.UUID | str) -> str:
         return self.base + _path("inspection-detail", inspection_id)
 
-    def image(self, inspection_id: uuid.UUID) -> str:
+    def image(self, inspection_id: uuid.UUID | str) -> str:
         signature = image_signature(inspection_id, self.expires)
         return f"{self.base}{_path('inspection-image', inspection_id)}?expires={self.expires}&signature={signature}"
 
@@ -74,7 +74,7 @@ def links_for(request: HttpRequest | None = None) -> Links:
     return Links(base=base, expires=int(time.time()) + int(settings.KENSA_IMAGE_LINK_SECONDS))
 
 
-def relative_path(name: str, inspection_id: uuid.UUID) -> str:
+def relative_path(name: str, inspection_id: uuid.UUID | str) -> str:
     """The path of an inspection's page (`inspection-detail`, `inspection-image`) under this
     deployment's script prefix, without a signature (for signed-in users' browsers)."""
     return _path(name, inspection_id)
@@ -85,7 +85,7 @@ def relative_path(name: str, inspection_id: uuid.UUID) -> str:
 _ID_MARK = uuid.UUID(int=0)
 
 
-def _path(name: str, inspection_id: uuid.UUID) -> str:
+def _path(name: str, inspection_id: uuid.UUID | str) -> str:
     return _path_pattern(name, get_script_prefix()).format(inspection_id)
 
 

@@ -6,7 +6,15 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from inspection import feed
-from inspection.models import Inspection
+from inspection.links import Links
+from inspection.models import Defect, Inspection
+from inspection.payloads import (
+    DEFECT_COLUMNS,
+    PAYLOAD_COLUMNS,
+    InspectionPayload,
+    defects_by_inspection,
+    payloads_of_rows,
+)
 from inspection.selectors import inspections_with_results
 from results.mes.selectors import line_limited
 
@@ -33,7 +41,34 @@ def finished_inspections_after(
     holds the page back instead of being skipped. `queryset` narrows the feed (filters, the
     lines a client may see); by default every inspection with its results."""
     base = inspections_with_results() if queryset is None else queryset
-    queryset = base.filter(feed_position__lt=feed.visible_horizon())
+    return list(_feed_after(base, after)[:limit])
+
+
+def finished_payloads_after(
+    *,
+    after: tuple[int, uuid.UUID] | None,
+    limit: int,
+    links: Links,
+    queryset: QuerySet[Inspection] | None = None,
+) -> tuple[list[InspectionPayload], tuple[int, uuid.UUID] | None]:
+    """The same page as `finished_inspections_after`, as JSON, with the position of its last
+    result (None for an empty page). Two queries (the page, its defects) and no model
+    instances: this is the MES feed's hot path (bench/mes.py)."""
+    base = Inspection.objects.all() if queryset is None else queryset.prefetch_related(None)
+    rows = list(_feed_after(base, after).values_list(*PAYLOAD_COLUMNS, "feed_position")[:limit])
+    if not rows:
+        return [], None
+    defects = defects_by_inspection(
+        Defect.objects.filter(inspection_id__in=[row[0] for row in rows])
+        .order_by("-confidence", "id")
+        .values_list(*DEFECT_COLUMNS)
+    )
+    last = rows[-1]
+    return payloads_of_rows(rows, defects, links), (last[-1], last[0])
+
+
+def _feed_after(queryset: QuerySet[Inspection], after: tuple[int, uuid.UUID] | None) -> QuerySet[Inspection]:
+    queryset = queryset.filter(feed_position__lt=feed.visible_horizon())
     if after is not None:
         # A row comparison, so that the index (line, feed_position, id) starts at the cursor.
         table = connection.ops.quote_name(Inspection._meta.db_table)
@@ -43,7 +78,7 @@ def finished_inspections_after(
         queryset = queryset.extra(
             where=[f"({table}.{position}, {table}.{key}) > (%s, %s)"], params=[after_position, after_key]
         )
-    return list(queryset.order_by("feed_position", "id")[:limit])
+    return queryset.order_by("feed_position", "id")
 
 
 def part_inspections(*, serial: str, line_ids: frozenset[int] | None, limit: int) -> list[Inspection]:

@@ -6,17 +6,16 @@ from rest_framework.response import Response
 from inspection.errors import ApiError
 from inspection.links import links_for
 from inspection.parsing import LINE_CODE_RULE, ascii_int, is_line_code
-from inspection.payloads import inspections_json
 from inspection.selectors import inspections_with_results
 from results.api.base import ClientApiView
 from results.api.filters import ResultFilterSet
-from results.api.pagination import cursor_after, decode_cursor
+from results.api.pagination import decode_cursor, encode_cursor
 from results.api.parameters import parameters_check, parameters_invalid
 from results.api.schema import FILTER_HELP, RESULT_PAGE, query, responses
 from results.mes.constants import Scope
 from results.mes.permissions import visible_line_ids
 from results.mes.selectors import line_limited
-from results.selectors import finished_inspections_after
+from results.selectors import finished_payloads_after
 
 PAGING_PARAMETERS = ("cursor", "limit")
 
@@ -68,13 +67,12 @@ class ResultListView(ClientApiView):
         if not filterset.is_valid():
             raise parameters_invalid(filterset.errors)
         queryset = line_limited(filterset.qs, visible_line_ids(request))
-        rows = finished_inspections_after(queryset=queryset, after=after, limit=limit)
-        next_cursor = cursor_after(rows, default=cursor)
+        results, last = finished_payloads_after(queryset=queryset, after=after, limit=limit, links=links_for(request))
         return Response(
             {
-                "results": inspections_json(rows, links=links_for(request)),
-                "next_cursor": next_cursor,
-                "has_more": len(rows) == limit,
+                "results": results,
+                "next_cursor": cursor if last is None else encode_cursor(*last),
+                "has_more": len(results) == limit,
             }
         )
 
