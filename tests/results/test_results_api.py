@@ -171,3 +171,41 @@ def test_a_line_code_no_line_can_have_is_line_invalid(mes_client, line):
     make_line(code="paint-2")
     response = mes_client.get(URL, {"line": line})
     assert (response.status_code, response.json()["error"]["code"]) == (400, "line_invalid")
+
+
+def test_the_feed_and_the_inspection_read_give_the_same_json(mes_client):
+    """The feed builds its page from rows (results.selectors.finished_payloads_after), the
+    inspection's own read from a model instance: both must give the same JSON, field for field."""
+    line = make_line(code="paint-5")
+    judged = accept(line)
+    finish(judged, seconds_ago=5, defects=0)
+    Inspection.objects.filter(id=judged.id).update(model=line.inspection_model)
+    Defect.objects.bulk_create(
+        [
+            Defect(inspection=judged, label="spot", confidence=0.4, box=[1, 2, 3, 4], area=4),
+            Defect(inspection=judged, label="dent", confidence=0.9, box=None, area=None),
+            Defect(inspection=judged, label="crack", confidence=0.4, box=[0, 0, 9, 9], area=81),
+        ]
+    )
+    unjudged = accept(line)  # failed before any model judged it: no model, no verdict
+    Inspection.objects.filter(id=unjudged.id).update(
+        status=Status.FAILED,
+        error_code="image_decode_failed",
+        model=None,
+        finished_at=timezone.now(),
+        feed_position=feed.position_expression(),
+    )
+    _, token = make_api_client(scopes=["results:read", "inspections:read"])
+    client = mes_api(token)
+    page = client.get(URL, {"line": "paint-5"}).json()["results"]
+    assert [item["id"] for item in page] == [str(judged.id), str(unjudged.id)]
+
+    def unsigned(item: dict) -> dict:
+        return {**item, "image_url": item["image_url"].split("?")[0]}
+
+    for item in page:
+        read = client.get(f"/api/v1/inspections/{item['id']}/").json()
+        assert unsigned(item) == unsigned(read)
+    assert [d["label"] for d in page[0]["defects"]] == ["dent", "spot", "crack"]
+    assert page[0]["model"]["thresholds_version"] and page[1]["model"] is None
+    assert page[1]["verdict"] == "" and page[1]["error_code"] == "image_decode_failed"
