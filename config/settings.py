@@ -431,6 +431,19 @@ KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")
 if KENSA_INFERENCE_DEVICE not in {"auto", "cpu", "cuda"} and not KENSA_INFERENCE_DEVICE.startswith("cuda:"):
     raise ImproperlyConfigured(f"KENSA_INFERENCE_DEVICE={KENSA_INFERENCE_DEVICE!r}: use auto, cpu, cuda or cuda:N.")
 
+# --- MQTT push of results (results/mqtt/, docs/mqtt.md) ----------------------------------------------
+# The plant's broker, as mqtt://[user:password@]host[:1883] or mqtts://…[:8883] (TLS, checked against
+# the system's CA certificates); empty: no MQTT. `manage.py publish_mqtt` reads the result feed by
+# cursor and publishes each result to <prefix>/<line code>/results at QoS 1.
+KENSA_MQTT_URL = env_str("KENSA_MQTT_URL", "")
+if KENSA_MQTT_URL and not re.fullmatch(r"mqtts?://[^/?#]+/?", KENSA_MQTT_URL):
+    raise ImproperlyConfigured("KENSA_MQTT_URL: use mqtt://[user:password@]host[:port] or mqtts://….")
+KENSA_MQTT_TOPIC_PREFIX = env_str("KENSA_MQTT_TOPIC_PREFIX", "kensa")
+if not re.fullmatch(r"[^+#\x00]+", KENSA_MQTT_TOPIC_PREFIX) or KENSA_MQTT_TOPIC_PREFIX.startswith("$"):
+    raise ImproperlyConfigured(f"KENSA_MQTT_TOPIC_PREFIX={KENSA_MQTT_TOPIC_PREFIX!r}: no +, # or NUL, not $….")
+# How often the publisher looks for newly finished results when it has caught up.
+KENSA_MQTT_POLL_SECONDS = env_float("KENSA_MQTT_POLL_SECONDS", 0.5, minimum=0.05)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
