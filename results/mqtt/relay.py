@@ -105,6 +105,7 @@ class FeedPublisher:
             client.publish(results_topic(self.prefix, row.line.code), _payload(row), qos=1, retain=False)
             for row in rows
         ]
+        logger.debug("Sent %d results; waiting for the broker's acknowledgements", len(rows))
         if not self._acknowledged(infos):
             if not self.stop.is_set():
                 logger.warning("The broker did not acknowledge %d results; publishing them again", len(rows))
