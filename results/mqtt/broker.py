@@ -49,7 +49,7 @@ class BrokerAddress:
             host=parts.hostname,
             port=parts.port or (8883 if tls else 1883),  # .port raises ValueError for a bad port
             tls=tls,
-            username=None if parts.username is None else unquote(parts.username),
+            username=unquote(parts.username) if parts.username else None,
             password=None if parts.password is None else unquote(parts.password),
         )
 
@@ -64,7 +64,15 @@ class BrokerConnection:
     the process runs, and keeps the retained status topic. `connected` is set while a session is
     up: the publisher publishes only then, so that an outage piles nothing up in memory."""
 
-    def __init__(self, address: BrokerAddress, *, client_id: str, status_topic: str, max_inflight: int):
+    def __init__(
+        self,
+        address: BrokerAddress,
+        *,
+        client_id: str,
+        status_topic: str,
+        max_inflight: int,
+        ca_file: str | None = None,
+    ):
         self.address = address
         self.status_topic = status_topic
         self.connected = threading.Event()
@@ -72,7 +80,9 @@ class BrokerConnection:
         if address.username is not None:
             self.client.username_pw_set(address.username, address.password)
         if address.tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)  # the system's CA certificates
+            # The server's certificate and host name checked, against the system's CA
+            # certificates unless the plant's own CA is given.
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         # A whole page in flight at once (the broker acknowledges each message on its own).
         self.client.max_inflight_messages_set(max_inflight)
         self.client.reconnect_delay_set(RECONNECT_MIN_SECONDS, RECONNECT_MAX_SECONDS)

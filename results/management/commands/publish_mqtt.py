@@ -51,7 +51,11 @@ class Command(BaseCommand):
         prefix = settings.KENSA_MQTT_TOPIC_PREFIX
         cursor = mqtt_cursor_get_or_create(name=name, from_now=options["from_now"])
         connection = BrokerConnection(
-            address, client_id=f"kensa-{name}", status_topic=status_topic(prefix, name), max_inflight=PAGE_SIZE
+            address,
+            client_id=f"kensa-{name}",
+            status_topic=status_topic(prefix, name),
+            max_inflight=PAGE_SIZE,
+            ca_file=settings.KENSA_MQTT_CA_FILE,
         )
         connection.start()
         try:
