@@ -251,13 +251,16 @@ class Mosquitto:
         self.process.stop()
 
 
-def start_mosquitto(log_dir: Path, users: dict[str, str]) -> Mosquitto:
+def start_mosquitto(log_dir: Path, users: dict[str, str], *, tls: bool = False) -> Mosquitto:
+    """With `tls`, the listener speaks TLS only, with a certificate for localhost signed by a CA
+    of its own (log_dir/mqtt-ca.pem), as a plant's broker signed by the plant's CA."""
     port = free_port()
     passwords = log_dir / f"mosquitto-{port}.passwd"
     _write_passwords(passwords, users)
     config = log_dir / f"mosquitto-{port}.conf"
     lines = [
         f"listener {port} 127.0.0.1",
+        *(_tls_lines(log_dir) if tls else []),
         "allow_anonymous false",
         f"password_file {passwords}",
         "persistence false",
@@ -267,6 +270,21 @@ def start_mosquitto(log_dir: Path, users: dict[str, str]) -> Mosquitto:
     ]
     config.write_text("\n".join(lines) + "\n")
     return Mosquitto(_start_mosquitto_process(config, port, log_dir), config, passwords, dict(users))
+
+
+def _tls_lines(folder: Path) -> list[str]:
+    ca, ca_key, cert, key = (
+        str(folder / name) for name in ("mqtt-ca.pem", "mqtt-ca.key", "mqtt-server.pem", "mqtt-server.key")
+    )
+    openssl = ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+    ca_extensions = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    server_extensions = ["subjectAltName=DNS:localhost", "basicConstraints=CA:FALSE"]
+    make_ca = [*openssl, "-x509", "-keyout", ca_key, "-out", ca, "-subj", "/CN=Kensa test CA"]
+    make_server = [*openssl, "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-CA", ca, "-CAkey", ca_key]
+    for command, extensions in ((make_ca, ca_extensions), (make_server, server_extensions)):
+        added = [argument for extension in extensions for argument in ("-addext", extension)]
+        subprocess.run([*command, *added], check=True, capture_output=True)
+    return [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
 
 
 def _start_mosquitto_process(config: Path, port: int, log_dir: Path) -> Process:

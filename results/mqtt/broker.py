@@ -89,6 +89,7 @@ class BrokerConnection:
         self.client.will_set(status_topic, OFFLINE, qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
 
     def start(self) -> None:
         """Connect in paho's network thread, which retries (with backoff) until the broker answers."""
@@ -118,6 +119,11 @@ class BrokerConnection:
         logger.info("Connected to the MQTT broker at %s", self.address)
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         self.connected.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho does not say why: the broker down, the host unreachable, or TLS refused (an
+        # unknown CA, a certificate for another host name).
+        logger.warning("Could not connect to the MQTT broker at %s; trying again with backoff", self.address)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: DisconnectFlags, reason: ReasonCode, properties: object

@@ -14,17 +14,19 @@ TOPICS = [("kensa/+/results", 1), ("kensa/status/#", 1)]
 
 
 class Watcher:
-    def __init__(self, port: int, *, username: str = "watcher", password: str = "watch-pw"):
+    def __init__(self, port: int, *, username: str = "watcher", password: str = "watch-pw", ca_file: str | None = None):
         self.messages: list[mqtt.MQTTMessage] = []
         self.subscribed = threading.Event()
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.monotonic_ns()}")
         self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=ca_file)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.client.connect_async("127.0.0.1", port, keepalive=10)
+        self.client.connect_async("localhost" if ca_file else "127.0.0.1", port, keepalive=10)
         self.client.loop_start()
         assert self.subscribed.wait(10), "the watcher did not subscribe"
 

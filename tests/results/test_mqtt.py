@@ -39,13 +39,13 @@ def watcher(broker) -> Iterator[Watcher]:
     subscriber.close()
 
 
-def publisher(broker: Mosquitto, log_dir, name: str = "kensa") -> Process:
-    env = process_env(
-        KENSA_MQTT_URL=f"mqtt://kensa:{USERS['kensa']}@127.0.0.1:{broker.port}",
-        KENSA_MQTT_POLL_SECONDS="0.1",
-        LOG_LEVEL="DEBUG",
-    )
-    return start_mqtt_publisher(env, log_dir, name)
+def publisher(broker: Mosquitto, log_dir, name: str = "kensa", **env: str) -> Process:
+    defaults = {
+        "KENSA_MQTT_URL": f"mqtt://kensa:{USERS['kensa']}@127.0.0.1:{broker.port}",
+        "KENSA_MQTT_POLL_SECONDS": "0.1",
+        "LOG_LEVEL": "DEBUG",
+    }
+    return start_mqtt_publisher(process_env(**{**defaults, **env}), log_dir, name)
 
 
 def end(inspection: Inspection) -> None:
@@ -163,3 +163,31 @@ def test_status_is_online_the_last_will_says_offline_and_a_restart_resumes_at_th
     watcher.wait_until(lambda: watcher.statuses()[-1:] == ["offline"], "the offline status on SIGTERM")
     assert retained(broker.port, "kensa/status/kensa") == "offline"
     assert "stopped at feed position" in process.tail()
+
+
+def test_results_go_over_tls_to_a_broker_that_the_plants_own_ca_signed(tmp_path):
+    broker = start_mosquitto(tmp_path, USERS, tls=True)
+    ca_file = str(tmp_path / "mqtt-ca.pem")
+    watcher = Watcher(broker.port, ca_file=ca_file)
+    url = f"mqtts://kensa:{USERS['kensa']}@localhost:{broker.port}"
+    untrusting = trusting = None
+    try:
+        line = make_line(code="mqtt-tls")
+        rows = [accept(line) for _ in range(2)]
+        for row in rows:
+            end(row)
+        # Without the plant's CA the broker's certificate is not trusted: no connection, nothing sent.
+        untrusting = publisher(broker, tmp_path, name="untrusting", KENSA_MQTT_URL=url)
+        watcher.wait_until(lambda: "Could not connect to the MQTT broker" in untrusting.tail(), "a refused handshake")
+        untrusting.stop()
+        assert cursor_id("untrusting") is None and watcher.result_ids() == []
+
+        trusting = publisher(broker, tmp_path, name="trusting", KENSA_MQTT_URL=url, KENSA_MQTT_CA_FILE=ca_file)
+        watcher.wait_until(lambda: watcher.result_ids() == [str(row.id) for row in rows], "the results over TLS")
+        assert "Connected to the MQTT broker at mqtts://kensa@localhost" in trusting.tail()
+    finally:
+        for process in (untrusting, trusting):
+            if process is not None:
+                process.stop()
+        watcher.close()
+        broker.stop()
