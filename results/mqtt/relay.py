@@ -39,6 +39,9 @@ PAGE_SIZE = 100
 # While the connection is down the wait does not count: paho sends the page again itself once
 # it reconnects.
 ACK_TIMEOUT_SECONDS = 30.0
+# On SIGTERM, how long a connected broker may still take to acknowledge the page in flight, so
+# that a clean stop (a redeploy) moves the cursor past it rather than publishing it again.
+STOP_GRACE_SECONDS = 5.0
 # How often the publisher logs what it published and how far behind it ran.
 REPORT_SECONDS = 60.0
 # Pause after the database failed (a restart, a failover) before the next try.
@@ -123,17 +126,22 @@ class FeedPublisher:
 
     def _acknowledged(self, infos: list[MQTTMessageInfo]) -> bool:
         """True once the broker acknowledged every message. False if the wait ran past the
-        timeout while connected, if the process is stopping, or if a message could not even be
-        handed to the connection (it broke during the page): the caller publishes again."""
+        timeout while connected, if the process is stopping (after a short grace while
+        connected), or if a message could not even be handed to the connection (it broke during
+        the page): the caller publishes again."""
         deadline = time.monotonic() + self.ack_timeout
+        stopping_by = None
         while True:
             try:
                 pending = [info for info in infos if not info.is_published()]
                 if not pending:
                     return True
+                connected = self.connection.connected.is_set()
                 if self.stop.is_set():
-                    return False
-                if not self.connection.connected.is_set():
+                    stopping_by = stopping_by or time.monotonic() + STOP_GRACE_SECONDS
+                    if not connected or time.monotonic() > stopping_by:
+                        return False
+                if not connected:
                     deadline = time.monotonic() + self.ack_timeout
                 elif time.monotonic() > deadline:
                     return False
