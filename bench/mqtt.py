@@ -125,6 +125,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=int, default=2000, help="finished results to publish, per publisher")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    # Finishing results tells the dashboards (the channel layer): never Redis database 0, a demo's.
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-mqtt-"))
@@ -133,6 +135,7 @@ def main() -> None:
     recreate_database(f"{args.postgres}/postgres", DATABASE)
     env = {
         "DATABASE_URL": f"{args.postgres}/{DATABASE}",
+        "REDIS_URL": args.redis_url,
         "KENSA_DATA_DIR": str(workdir / "data"),
         "SECRET_KEY": "kensa-bench-only",
         "DEBUG": "false",
