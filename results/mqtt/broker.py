@@ -104,7 +104,10 @@ class BrokerConnection:
             info = self.client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
+                acknowledged = info.is_published()
+            except (RuntimeError, ValueError):  # the connection broke meanwhile
+                acknowledged = False
+            if not acknowledged:
                 logger.warning("The broker did not acknowledge the offline status")
         self.connected.clear()  # a disconnect asked for, not an outage to report
         self.client.disconnect()
