@@ -72,6 +72,17 @@ def cursor_id(name: str = "kensa") -> str | None:
     return None if cursor is None or cursor.inspection_id is None else str(cursor.inspection_id)
 
 
+def newest_id() -> str:
+    newest = Inspection.objects.filter(feed_position__isnull=False).order_by("-feed_position", "-id").first()
+    assert newest is not None
+    return str(newest.id)
+
+
+def sent(process: Process) -> int:
+    """Pages the publisher has handed to paho so far (its DEBUG log)."""
+    return process.log.read_text().count("waiting for the broker's acknowledgements")
+
+
 def test_every_result_arrives_in_feed_order_across_a_broker_restart(broker, watcher, tmp_path):
     lines = [make_line(code="mqtt-a"), make_line(code="mqtt-b")]
     before = [accept(line) for line in lines for _ in range(4)]
@@ -82,14 +93,15 @@ def test_every_result_arrives_in_feed_order_across_a_broker_restart(broker, watc
     process = publisher(broker, tmp_path)
     try:
         watcher.wait_until(lambda: set(watcher.result_ids()) >= {str(r.id) for r in before}, "the first results")
-        watcher.wait_until(lambda: cursor_id() is not None, "the cursor to move")
+        watcher.wait_until(lambda: cursor_id() == newest_id(), "the cursor to pass the first results")
         # A broker that takes messages and answers nothing: the publisher sends this page into
         # it (0.1 s polls) and no acknowledgement comes back, so the cursor must stay.
         broker.freeze()
-        held = cursor_id()
+        held, pages_sent = cursor_id(), sent(process)
         for row in unacknowledged:
             end(row)
         time.sleep(1.0)
+        assert sent(process) > pages_sent, "no page went to the frozen broker"
         assert cursor_id() == held, "the cursor moved past results no broker acknowledged"
 
         @closing_connections
@@ -113,9 +125,7 @@ def test_every_result_arrives_in_feed_order_across_a_broker_restart(broker, watc
         everything = {str(row.id) for row in before + unacknowledged + during}
         watcher.wait_until(lambda: set(watcher.result_ids()) >= everything, "every result")
         # The cursor follows the broker's last acknowledgements, a moment after the subscriber's copies.
-        newest = Inspection.objects.order_by("-feed_position", "-id").first()
-        assert newest is not None
-        watcher.wait_until(lambda: cursor_id() == str(newest.id), "the cursor to reach the newest result")
+        watcher.wait_until(lambda: cursor_id() == newest_id(), "the cursor to reach the newest result")
     finally:
         process.stop()
 
