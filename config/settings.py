@@ -7,6 +7,7 @@ Defaults run on a laptop (SQLite, images on the local filesystem, Redis on local
 import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -437,6 +438,28 @@ KENSA_TORCH_THREADS = env_int("KENSA_TORCH_THREADS", 0, minimum=0)
 KENSA_INFERENCE_DEVICE = env_str("KENSA_INFERENCE_DEVICE", "auto")
 if KENSA_INFERENCE_DEVICE not in {"auto", "cpu", "cuda"} and not KENSA_INFERENCE_DEVICE.startswith("cuda:"):
     raise ImproperlyConfigured(f"KENSA_INFERENCE_DEVICE={KENSA_INFERENCE_DEVICE!r}: use auto, cpu, cuda or cuda:N.")
+
+# --- MQTT push of results (results/mqtt/, docs/mqtt.md) -------------------------------------------
+# The plant's broker, as mqtt://[user:password@]host[:1883] or mqtts://…[:8883] (TLS, checked
+# against the system's CA certificates or KENSA_MQTT_CA_FILE); empty: no MQTT. `manage.py
+# publish_mqtt` reads the result feed by cursor and publishes each result to
+# <prefix>/<line code>/results at QoS 1. The message never repeats the URL: it holds a password.
+KENSA_MQTT_URL = env_str("KENSA_MQTT_URL", "")
+if KENSA_MQTT_URL:
+    try:
+        _mqtt_port = urlsplit(KENSA_MQTT_URL).port  # raises for a port that is no number or out of range
+        _mqtt_url_ok = re.fullmatch(r"mqtts?://([^/?#@]*@)?[^/?#@]+/?", KENSA_MQTT_URL) is not None
+    except ValueError:
+        _mqtt_url_ok = False
+    if not _mqtt_url_ok:
+        raise ImproperlyConfigured("KENSA_MQTT_URL: use mqtt://[user:password@]host[:port] or mqtts://….")
+# A PEM file of CA certificates for an mqtts:// broker whose certificate the plant's own CA signed.
+KENSA_MQTT_CA_FILE = env_optional_str("KENSA_MQTT_CA_FILE")
+KENSA_MQTT_TOPIC_PREFIX = env_str("KENSA_MQTT_TOPIC_PREFIX", "kensa")
+if not re.fullmatch(r"[^+#\x00]+", KENSA_MQTT_TOPIC_PREFIX) or KENSA_MQTT_TOPIC_PREFIX.startswith("$"):
+    raise ImproperlyConfigured(f"KENSA_MQTT_TOPIC_PREFIX={KENSA_MQTT_TOPIC_PREFIX!r}: no +, # or NUL, not $….")
+# How often the publisher looks for newly finished results when it has caught up.
+KENSA_MQTT_POLL_SECONDS = env_float("KENSA_MQTT_POLL_SECONDS", 0.5, minimum=0.05)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ResultsConfig(AppConfig):
@@ -11,3 +12,10 @@ class ResultsConfig(AppConfig):
 
         # Dashboards hear of every inspection that reaches a terminal state.
         subscribe_finished(publish_json)
+
+        if settings.KENSA_ROLE != "ingest":  # the upload server's /metrics is about uploads
+            from prometheus_client import REGISTRY
+
+            from results.mqtt.metrics import MqttLagCollector
+
+            REGISTRY.register(MqttLagCollector())

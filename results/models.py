@@ -1,8 +1,9 @@
 """Results' own rows. Defects are written with the verdict by the worker
-(inspection.models.Defect); the MES integration's rows live in results.mes, QA's review
-records in results.review."""
+(inspection.models.Defect); the MES integration's rows live in results.mes, the MQTT
+publishers' cursors in results.mqtt, QA's review records in results.review."""
 
 from results.mes.models import Acknowledgement, ApiClient
+from results.mqtt.models import MqttCursor
 from results.review.models import DefectReview, PartDisposition
 
-__all__ = ["Acknowledgement", "ApiClient", "DefectReview", "PartDisposition"]
+__all__ = ["Acknowledgement", "ApiClient", "DefectReview", "MqttCursor", "PartDisposition"]

@@ -1,6 +1,8 @@
-"""Start and stop Kensa's real processes (daphne, Celery worker and beat, Redis) for tests."""
+"""Start and stop Kensa's real processes (daphne, Celery worker and beat, Redis, Mosquitto) for tests."""
 
 import os
+import pwd
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from django.db import connection
 from inspection.queues import ALL_QUEUES
 
 BIN = Path(sys.executable).parent
+MOSQUITTO = "/usr/sbin/mosquitto"
 
 
 @dataclass
@@ -210,3 +213,100 @@ class Supervised:
 
     def tail(self, chars: int = 3000) -> str:
         return self.process.tail(chars)
+
+
+@dataclass
+class Mosquitto:
+    """A private Mosquitto broker on its own port, with password authentication and without
+    persistence: a restart forgets every message and session it held, as a crashed broker's
+    would. `users` maps user names to passwords; `allow` narrows who may connect (a reload,
+    SIGHUP, re-reads the password file)."""
+
+    process: Process
+    config: Path
+    passwords: Path
+    users: dict[str, str]
+
+    @property
+    def port(self) -> int:
+        assert self.process.port is not None
+        return self.process.port
+
+    def allow(self, names: list[str]) -> None:
+        _write_passwords(self.passwords, {name: self.users[name] for name in names})
+        self.process.popen.send_signal(signal.SIGHUP)
+
+    def freeze(self) -> None:
+        """Stop the broker in its tracks (SIGSTOP): connections stay open, nothing is answered."""
+        self.process.popen.send_signal(signal.SIGSTOP)
+
+    def restart(self, allowed: list[str] | None = None) -> None:
+        """Kill the broker (SIGKILL: no goodbye to any client) and start a new one on the same
+        port, letting in only `allowed` (all users by default)."""
+        self.process.kill()
+        _write_passwords(self.passwords, {name: self.users[name] for name in (allowed or self.users)})
+        self.process = _start_mosquitto_process(self.config, self.port, self.process.log.parent)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_mosquitto(log_dir: Path, users: dict[str, str], *, tls: bool = False) -> Mosquitto:
+    """With `tls`, the listener speaks TLS only, with a certificate for localhost signed by a CA
+    of its own (log_dir/mqtt-ca.pem), as a plant's broker signed by the plant's CA."""
+    port = free_port()
+    passwords = log_dir / f"mosquitto-{port}.passwd"
+    _write_passwords(passwords, users)
+    config = log_dir / f"mosquitto-{port}.conf"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        *(_tls_lines(log_dir) if tls else []),
+        "allow_anonymous false",
+        f"password_file {passwords}",
+        "persistence false",
+        "log_dest stdout",
+        # Started as root, Mosquitto would switch to the `mosquitto` user, who cannot read the files here.
+        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+    ]
+    config.write_text("\n".join(lines) + "\n")
+    return Mosquitto(_start_mosquitto_process(config, port, log_dir), config, passwords, dict(users))
+
+
+def _tls_lines(folder: Path) -> list[str]:
+    ca, ca_key, cert, key = (
+        str(folder / name) for name in ("mqtt-ca.pem", "mqtt-ca.key", "mqtt-server.pem", "mqtt-server.key")
+    )
+    openssl = ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+    ca_extensions = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    server_extensions = ["subjectAltName=DNS:localhost", "basicConstraints=CA:FALSE"]
+    make_ca = [*openssl, "-x509", "-keyout", ca_key, "-out", ca, "-subj", "/CN=Kensa test CA"]
+    make_server = [*openssl, "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-CA", ca, "-CAkey", ca_key]
+    for command, extensions in ((make_ca, ca_extensions), (make_server, server_extensions)):
+        added = [argument for extension in extensions for argument in ("-addext", extension)]
+        subprocess.run([*command, *added], check=True, capture_output=True)
+    return [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+
+
+def _start_mosquitto_process(config: Path, port: int, log_dir: Path) -> Process:
+    process = _spawn(f"mosquitto-{port}", [MOSQUITTO, "-c", str(config)], os.environ.copy(), log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
+    return process
+
+
+def _write_passwords(path: Path, users: dict[str, str]) -> None:
+    """Mosquitto keeps salted hashes: mosquitto_passwd writes them (-c: a new file)."""
+    path.write_text("")
+    for n, (name, password) in enumerate(users.items()):
+        create = ["-c"] if n == 0 else []
+        subprocess.run(["mosquitto_passwd", *create, "-b", str(path), name, password], check=True, capture_output=True)
+
+
+def start_mqtt_publisher(env: dict[str, str], log_dir: Path, name: str = "kensa") -> Process:
+    """`manage.py publish_mqtt` as docker/compose.yaml's mqtt service runs it; ready once it has
+    read its cursor (whether or not the broker lets it in yet)."""
+    log = log_dir / f"mqtt-{name}.log"
+    start = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
+    command = [sys.executable, "manage.py", "publish_mqtt", "--name", name]
+    process = _spawn(f"mqtt-{name}", command, env, log_dir)
+    _wait(process, lambda: b"Publishing results from" in _read_from(process.log, start), "read its cursor", 60)
+    return process

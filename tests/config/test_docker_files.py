@@ -1,14 +1,18 @@
 """docker/ cannot be run here (no Docker engine); these checks keep it honest by review tools
 that do run: promtool for Prometheus, and the compose file's references to the project."""
 
+import os
+import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from inspection.queues import ALL_QUEUES
+from tests.processes import MOSQUITTO, free_port, port_open
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 promtool = shutil.which("promtool")
@@ -74,7 +78,7 @@ def test_prometheus_sends_the_metrics_token_that_kensa_reads():
     for job in scrape:
         assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
     assert "metrics_token" in services["prometheus"]["secrets"] and "metrics_token" in compose["secrets"]
-    for name in ("web", "ingest", "worker", "beat"):
+    for name in ("web", "ingest", "worker", "beat", "mqtt"):
         assert services[name]["environment"]["KENSA_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
         assert "metrics_token" in services[name]["secrets"]
 
@@ -82,12 +86,50 @@ def test_prometheus_sends_the_metrics_token_that_kensa_reads():
 def test_the_database_pools_of_every_service_fit_postgres():
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     pools = {
-        name: int(services[name]["environment"]["KENSA_DB_POOL_SIZE"]) for name in ("web", "ingest", "worker", "beat")
+        name: int(services[name]["environment"]["KENSA_DB_POOL_SIZE"])
+        for name in ("web", "ingest", "worker", "beat", "mqtt")
     }
     worker = services["worker"]["command"]
     assert pools["worker"] >= int(worker[worker.index("--concurrency") + 1]), "a task thread would wait on the pool"
     ingest_workers = 2  # config/gunicorn.py's WEB_CONCURRENCY default
-    total = pools["web"] + ingest_workers * pools["ingest"] + pools["worker"] + pools["beat"]
+    total = pools["web"] + ingest_workers * pools["ingest"] + pools["worker"] + pools["beat"] + pools["mqtt"]
     command = services["postgres"]["command"]
     max_connections = int(command[command.index("-c") + 1].split("=")[1])
     assert total + 10 <= max_connections  # room for migrate, psql and the superuser's reserve
+
+
+def test_compose_runs_the_mqtt_publisher_against_its_broker():
+    """One publisher (its cursor is per name), on the compose file's Mosquitto unless the
+    plant names its own broker."""
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    assert services["mqtt"]["command"] == ["python", "manage.py", "publish_mqtt", "--name", "kensa"]
+    assert services["mqtt"]["environment"]["KENSA_MQTT_URL"] == "${KENSA_MQTT_URL:-mqtt://mosquitto:1883}"
+    assert services["mqtt"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert "mosquitto" in services["mqtt"]["depends_on"]
+    mounted = [volume.split(":")[0] for volume in services["mosquitto"]["volumes"]]
+    assert (DOCKER / mounted[0]).is_file()
+    # Anonymous on the compose network: published on the host's loopback only.
+    assert services["mosquitto"]["ports"] == ["127.0.0.1:1883:1883"]
+
+
+@pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (Debian package: mosquitto)")
+def test_the_mosquitto_configuration_starts_a_broker(tmp_path):
+    """The compose file's broker configuration, run by a real Mosquitto (on a free port, its
+    data in a temporary folder): a typo in it stops the broker at start."""
+    port = free_port()
+    config = (DOCKER / "mosquitto" / "mosquitto.conf").read_text()
+    assert "listener 1883\n" in config and "persistence_location /mosquitto/data/\n" in config
+    config = config.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
+    config = config.replace("/mosquitto/data/", f"{tmp_path}/")
+    config += f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    (tmp_path / "mosquitto.conf").write_text(config)
+    broker = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", port):
+            assert broker.poll() is None, broker.communicate()[1].decode()
+            assert time.monotonic() < deadline, "mosquitto did not open its port"
+            time.sleep(0.1)
+    finally:
+        broker.terminate()
+        broker.wait(10)

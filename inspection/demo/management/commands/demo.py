@@ -1,6 +1,7 @@
 """Bring the whole demo up: Redis if none answers, migrations, two demo lines (one judged by a
 classifier, one by a segmentation model that boxes its defects), each with its model and
-station, then daphne, a Celery worker, beat and a feeder per line; stop them all on Ctrl-C.
+station, then daphne, a Celery worker, beat and a feeder per line (and the MQTT publisher when
+KENSA_MQTT_URL names a broker); stop them all on Ctrl-C.
 
 The admin login and the station keys are printed when the services are up, again once the
 first inspection is done (so they do not scroll away under the feeders), and written to
@@ -195,6 +196,9 @@ class Command(BaseCommand):
         self._spawn(
             "beat", [str(bin_dir / "celery"), "--quiet", "-A", "config", "beat", "-s", str(schedule), "-l", "WARNING"]
         )
+        if settings.KENSA_MQTT_URL:
+            # Every result to the broker as well (docs/mqtt.md); off unless a broker is named.
+            self._spawn("mqtt", [sys.executable, "manage.py", "publish_mqtt"], extra_env={"LOG_LEVEL": "WARNING"})
 
     def _wait_for_http(self, host: str, port: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -252,10 +256,22 @@ class Command(BaseCommand):
                     f'    curl -H "Authorization: Bearer {key}" -F image=@{sample} -F serial=MANUAL-1 '
                     f"{base_url}/api/v1/inspections/",
                     f"  The login and the station keys are also in {self._credentials_path()}.",
+                    *self._mqtt_lines(),
                     "",
                 ]
             )
         )
+
+    def _mqtt_lines(self) -> list[str]:
+        if not settings.KENSA_MQTT_URL:
+            return []
+        broker = urlsplit(settings.KENSA_MQTT_URL)
+        tls = broker.scheme == "mqtts"
+        options = f"-h {broker.hostname} -p {broker.port or (8883 if tls else 1883)}"
+        options += f" -u {broker.username} -P <password>" if broker.username else ""
+        options += " --capath /etc/ssl/certs" if tls else ""
+        topic = f"{settings.KENSA_MQTT_TOPIC_PREFIX}/#"
+        return [f"  Results over MQTT (and the publisher's status): mosquitto_sub {options} -t '{topic}' -q 1 -v"]
 
     # --- processes -----------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
