@@ -23,6 +23,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from paho.mqtt.client import MQTTMessageInfo
 
+from inspection.links import Links, links_for
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
 from results.mqtt.broker import BrokerConnection
@@ -104,8 +105,9 @@ class FeedPublisher:
         if not rows:
             return 0
         client = self.connection.client
+        links = links_for()  # absolute with KENSA_PUBLIC_URL; the image link signed for this page
         infos = [
-            client.publish(results_topic(self.prefix, row.line.code), _payload(row), qos=1, retain=False)
+            client.publish(results_topic(self.prefix, row.line.code), _payload(row, links), qos=1, retain=False)
             for row in rows
         ]
         logger.debug("Sent %d results; waiting for the broker's acknowledgements", len(rows))
@@ -165,5 +167,5 @@ class FeedPublisher:
         self._published_since_report, self._max_lag, self._last_report = 0, 0.0, time.monotonic()
 
 
-def _payload(inspection: Inspection) -> bytes:
-    return json.dumps(inspection_json(inspection), separators=(",", ":")).encode()
+def _payload(inspection: Inspection, links: Links) -> bytes:
+    return json.dumps(inspection_json(inspection, links=links), separators=(",", ":")).encode()

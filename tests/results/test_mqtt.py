@@ -39,6 +39,9 @@ def watcher(broker) -> Iterator[Watcher]:
     subscriber.close()
 
 
+PUBLIC_URL = "https://kensa.plant.example"
+
+
 def publisher(broker: Mosquitto, log_dir, name: str = "kensa", **env: str) -> Process:
     defaults = {
         "KENSA_MQTT_URL": f"mqtt://kensa:{USERS['kensa']}@127.0.0.1:{broker.port}",
@@ -90,7 +93,7 @@ def test_every_result_arrives_in_feed_order_across_a_broker_restart(broker, watc
     during = [accept(line) for _ in range(8) for line in lines]
     for row in before:
         end(row)  # finished before the publisher ever ran: a new cursor starts at the feed's beginning
-    process = publisher(broker, tmp_path)
+    process = publisher(broker, tmp_path, KENSA_PUBLIC_URL=PUBLIC_URL)
     try:
         watcher.wait_until(lambda: set(watcher.result_ids()) >= {str(r.id) for r in before}, "the first results")
         watcher.wait_until(lambda: cursor_id() == newest_id(), "the cursor to pass the first results")
@@ -137,6 +140,9 @@ def test_every_result_arrives_in_feed_order_across_a_broker_restart(broker, watc
         payload = json.loads(message.payload)
         assert message.topic == f"kensa/{payload['line']}/results"
         assert payload["status"] == Status.FAILED and payload["error_code"] == ErrorCode.IMAGE_DECODE_FAILED
+        # Links as integrations get them (docs/result-model.md): absolute, the image's signed.
+        assert payload["url"] == f"{PUBLIC_URL}/api/v1/inspections/{payload['id']}/"
+        assert payload["image_url"].startswith(f"{PUBLIC_URL}/api/v1/inspections/{payload['id']}/image?expires=")
         by_line[payload["line"]].append(payload["id"])
     for line in lines:
         assert first_seen(by_line[line.code]) == feed_order(line), f"line {line.code} out of feed order"
