@@ -16,6 +16,7 @@ from results.webhooks.services import delivery_send_again, subscription_rotate_s
 
 
 class WebhookSubscriptionForm(forms.ModelForm[WebhookSubscription]):
+    url = forms.URLField(max_length=2000, assume_scheme="https", help_text=WebhookSubscription.url.field.help_text)
     events = forms.MultipleChoiceField(
         choices=EventType.choices, widget=forms.CheckboxSelectMultiple, initial=[EventType.INSPECTION_FINISHED]
     )

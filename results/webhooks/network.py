@@ -1,10 +1,10 @@
 """Where webhooks may go: only to addresses inside KENSA_WEBHOOK_ALLOWED_NETWORKS.
 
 A receiver's host is resolved once per request, every address it resolves to must be allowed,
-and the request is then sent to that checked address (the Host header and, for https, the TLS
-server name and certificate check keep the host's name). Resolving again inside the HTTP client
-would let a name that changes its answer between the check and the connection (DNS rebinding)
-reach an address that was never checked.
+and the request is then sent to those checked addresses, the next one when a connection fails
+(the Host header and, for https, the TLS server name and certificate check keep the host's name).
+Resolving again inside the HTTP client would let a name that changes its answer between the
+check and the connection (DNS rebinding) reach an address that was never checked.
 """
 
 import ipaddress
@@ -23,11 +23,11 @@ class NetworkRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """A receiver's URL with the one address it is sent to."""
+    """A receiver's URL with the checked addresses it may be sent to, in the resolver's order."""
 
     url: str
     host: str
-    address: Address
+    addresses: tuple[Address, ...]
 
 
 def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -57,4 +57,4 @@ def resolve_target(url: str) -> Target:
     refused = [str(address) for address in addresses if not any(address in network for network in networks)]
     if refused or not addresses:
         raise NetworkRefused(f"{host} resolves to {', '.join(refused) or 'nothing'}, outside the allowed networks")
-    return Target(url=url, host=host, address=addresses[0])
+    return Target(url=url, host=host, addresses=tuple(addresses))

@@ -10,6 +10,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -17,7 +18,7 @@ from standardwebhooks import Webhook
 
 from inspection.payloads import InspectionPayload
 from results.webhooks.constants import ERROR_TEXT_CHARS
-from results.webhooks.network import NetworkRefused, resolve_target
+from results.webhooks.network import NetworkRefused, Target, resolve_target
 
 
 class Result:
@@ -84,7 +85,7 @@ def new_client() -> httpx.Client:
 
 
 def send(client: httpx.Client, message: Message) -> Outcome:
-    """POST the message to its receiver's checked address; never raises for the receiver's sake."""
+    """POST the message to its receiver's checked addresses; never raises for the receiver's sake."""
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -98,16 +99,7 @@ def send(client: httpx.Client, message: Message) -> Outcome:
     headers = {**signed_headers(message), "host": url.netloc.decode("ascii")}
     extensions = {"sni_hostname": target.host} if url.scheme == "https" else {}
     try:
-        request = client.build_request(
-            "POST",
-            url.copy_with(host=str(target.address)),
-            content=message.body,
-            headers=headers,
-            extensions=extensions,
-        )
-        # The body is never read: a receiver's answer could be of any size.
-        response = client.send(request, stream=True)
-        response.close()
+        response = _post(client, url, target, message.body, headers, extensions)
     except httpx.TimeoutException as exc:
         return Outcome(Result.FAILED, None, f"timed out: {exc!r}"[:ERROR_TEXT_CHARS], elapsed(), sent=True)
     except (httpx.HTTPError, OSError, ValueError) as exc:
@@ -121,3 +113,29 @@ def send(client: httpx.Client, message: Message) -> Outcome:
     if response.is_redirect:
         error += f"; redirect to {response.headers.get('location', '?')} not followed"
     return Outcome(Result.FAILED, code, error[:ERROR_TEXT_CHARS], elapsed(), sent=True)
+
+
+def _post(
+    client: httpx.Client,
+    url: httpx.URL,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """The POST to the first checked address that takes the connection (a name with an IPv6 and
+    an IPv4 address may listen on one only). The answer's body is never read: it could be of
+    any size."""
+    for index, address in enumerate(target.addresses):
+        request = client.build_request(
+            "POST", url.copy_with(host=str(address)), content=body, headers=headers, extensions=extensions
+        )
+        try:
+            response = client.send(request, stream=True)
+        except httpx.ConnectError:
+            if index == len(target.addresses) - 1:
+                raise
+            continue
+        response.close()
+        return response
+    raise httpx.ConnectError("no address to connect to")

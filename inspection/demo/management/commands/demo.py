@@ -196,8 +196,23 @@ class Command(BaseCommand):
         # an inspection's thread.
         self._spawn(
             "notify",
-            [str(bin_dir / "celery"), "--quiet", "-A", "config", "worker", "-Q", NOTIFY_QUEUE]
-            + ["--pool", "threads", "-c", "2", "-n", "notify@%h", "-l", "WARNING"],
+            [
+                str(bin_dir / "celery"),
+                "--quiet",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                NOTIFY_QUEUE,
+                "--pool",
+                "threads",
+                "-c",
+                "2",
+                "-n",
+                "notify@%h",
+                "-l",
+                "WARNING",
+            ],
         )
         schedule = settings.KENSA_DATA_DIR / "celerybeat-schedule"
         self._spawn(
