@@ -8,11 +8,23 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from inspection.admin import ReadOnlyAdminMixin
 from results.webhooks.constants import EventType
 from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from results.webhooks.network import NetworkRefused, resolve_target
 from results.webhooks.services import delivery_send_again, subscription_rotate_secret, subscription_start
+
+
+class WrittenBySenderMixin:
+    """Deliveries and attempts are written by the fan-out and the sender only: never added or
+    edited by hand. They may be deleted with the delete right, as they are with their
+    subscription or their inspection (the admin refuses to delete a row whose dependants it
+    may not delete, and a QA lead deleting an inspection must not be stopped by its webhooks)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 class WebhookSubscriptionForm(forms.ModelForm[WebhookSubscription]):
@@ -81,7 +93,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin[WebhookSubscription]):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookDelivery]):
+class WebhookDeliveryAdmin(WrittenBySenderMixin, admin.ModelAdmin[WebhookDelivery]):
     """Deliveries are made by the fan-out and written by the sender only; "send again" is the
     one thing a person does to one."""
 
@@ -116,7 +128,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookDelivery]
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[WebhookAttempt]):
+class WebhookAttemptAdmin(WrittenBySenderMixin, admin.ModelAdmin[WebhookAttempt]):
     list_display = ["delivery", "at", "status_code", "error", "duration_ms"]
     list_filter = ["status_code"]
     search_fields = ["delivery__message_id", "error"]
