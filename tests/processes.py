@@ -164,6 +164,17 @@ def start_redis(log_dir: Path, port: int | None = None) -> Process:
     return process
 
 
+def start_webhook_receiver(log_dir: Path, *, port: int, secret: str, records: Path, seed: int = 1) -> Process:
+    """tests/webhook_receiver.py as a process of its own (so a test can kill and restart it): it
+    verifies every request, fails about a third of them, and appends each accepted message to
+    `records`."""
+    command = [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--secret", secret]
+    command += ["--log", str(records), "--seed", str(seed)]
+    process = _spawn(f"webhook-receiver-{port}", command, os.environ.copy(), log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
+    return process
+
+
 def start_gunicorn_ingest(env: dict[str, str], log_dir: Path) -> Process:
     """The upload API as docker/compose.yaml's ingest service runs it."""
     port = free_port()
