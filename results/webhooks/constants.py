@@ -24,4 +24,6 @@ FAN_OUT_BATCH = 500
 # How much of an error a recorded attempt keeps.
 ERROR_TEXT_CHARS = 500
 # Deliveries claimed per send round, per sending thread (KENSA_WEBHOOK_CONCURRENCY).
-SEND_ROUNDS_PER_THREAD = 4
+SEND_ROUNDS_PER_THREAD = 8
+# Bytes of a receiver's answer read at most; a longer answer's connection is closed.
+ANSWER_BYTES = 64 * 1024

@@ -6,7 +6,9 @@ rather than its own HMAC code, so receivers can verify with the same library in 
 """
 
 import json
+import os
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from django.conf import settings
 from standardwebhooks import Webhook
 
 from inspection.payloads import InspectionPayload
-from results.webhooks.constants import ERROR_TEXT_CHARS
+from results.webhooks.constants import ANSWER_BYTES, ERROR_TEXT_CHARS
 from results.webhooks.network import NetworkRefused, Target, resolve_target
 
 
@@ -68,20 +70,32 @@ def signed_headers(message: Message, *, now: datetime | None = None) -> dict[str
     }
 
 
-def new_client() -> httpx.Client:
-    """A client for one send round: redirects never followed (a receiver inside the allowed
-    networks could otherwise point Kensa anywhere), the system's trust store (a plant's own CA
-    included), time-outs on every phase, and no proxy from the environment (the address is
-    checked, not a proxy's)."""
-    timeout = settings.KENSA_WEBHOOK_TIMEOUT_SECONDS
-    limits = httpx.Limits(max_connections=settings.KENSA_WEBHOOK_CONCURRENCY * 2)
+def new_client(*, timeout: float, concurrency: int) -> httpx.Client:
+    """Redirects never followed (a receiver inside the allowed networks could otherwise point
+    Kensa anywhere), the system's trust store (a plant's own CA included), time-outs on every
+    phase, and no proxy from the environment (the address is checked, not a proxy's)."""
     return httpx.Client(
         follow_redirects=False,
         timeout=httpx.Timeout(timeout),
         verify=ssl.create_default_context(),
         trust_env=False,
-        limits=limits,
+        limits=httpx.Limits(max_connections=concurrency * 2),
     )
+
+
+# One client per process and settings, kept between rounds: its connections to receivers stay
+# open (keep-alive), and the trust store is loaded once (50 ms a time).
+_clients: dict[tuple[int, float, int], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    key = (os.getpid(), settings.KENSA_WEBHOOK_TIMEOUT_SECONDS, settings.KENSA_WEBHOOK_CONCURRENCY)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = new_client(timeout=key[1], concurrency=key[2])
+        return client
 
 
 def send(client: httpx.Client, message: Message) -> Outcome:
@@ -124,8 +138,9 @@ def _post(
     extensions: dict[str, Any],
 ) -> httpx.Response:
     """The POST to the first checked address that takes the connection (a name with an IPv6 and
-    an IPv4 address may listen on one only). The answer's body is never read: it could be of
-    any size."""
+    an IPv4 address may listen on one only). Of the answer's body at most ANSWER_BYTES are
+    read (it could be of any size): an answer read to its end lets the connection be used
+    again, one left unread closes it."""
     for index, address in enumerate(target.addresses):
         request = client.build_request(
             "POST", url.copy_with(host=str(address)), content=body, headers=headers, extensions=extensions
@@ -136,6 +151,13 @@ def _post(
             if index == len(target.addresses) - 1:
                 raise
             continue
-        response.close()
+        try:
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if read > ANSWER_BYTES:
+                    break
+        finally:
+            response.close()
         return response
     raise httpx.ConnectError("no address to connect to")

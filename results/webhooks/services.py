@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from inspection import feed
@@ -30,7 +31,7 @@ from results.selectors import finished_inspections_after
 from results.webhooks import backoff
 from results.webhooks.constants import FAN_OUT_BATCH, SEND_ROUNDS_PER_THREAD, DeliveryState, EventType
 from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_secret
-from results.webhooks.sending import Message, Outcome, Result, envelope, new_client, send
+from results.webhooks.sending import Message, Outcome, Result, envelope, send, shared_client
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,8 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
         messages.append((delivery, Message(delivery.subscription.url, delivery.message_id, body, secrets)))
     outcomes: list[Outcome] = []
     if messages:
-        with new_client() as client, ThreadPoolExecutor(settings.KENSA_WEBHOOK_CONCURRENCY) as pool:
+        client = shared_client()
+        with ThreadPoolExecutor(settings.KENSA_WEBHOOK_CONCURRENCY) as pool:
             outcomes = list(pool.map(lambda pair: send(client, pair[1]), messages))
     return _record(superseded, [(delivery, outcome) for (delivery, _), outcome in zip(messages, outcomes, strict=True)])
 
@@ -218,6 +220,7 @@ def _record(superseded: list[WebhookDelivery], results: list[tuple[WebhookDelive
         delivery.last_error = "not sent: the result was queued again and finished anew"
     gone: dict[int, str] = {}
     attempts = []
+    delivered: list[int] = []
     for delivery, outcome in results:
         delivery.attempts += 1
         delivery.last_error = outcome.error
@@ -231,7 +234,7 @@ def _record(superseded: list[WebhookDelivery], results: list[tuple[WebhookDelive
             )
         )
         if outcome.result == Result.DELIVERED:
-            delivery.state, delivery.delivered_at, delivery.next_attempt_at = DeliveryState.DELIVERED, now, None
+            delivered.append(delivery.id)
             counts["delivered"] += 1
         elif outcome.result == Result.GONE:
             delivery.state, delivery.next_attempt_at = DeliveryState.CANCELLED, None
@@ -246,10 +249,14 @@ def _record(superseded: list[WebhookDelivery], results: list[tuple[WebhookDelive
                 delivery.next_attempt_at = retry_at
                 counts["retrying"] += 1
     WebhookAttempt.objects.bulk_create(attempts)
-    changed = superseded + [delivery for delivery, _ in results]
-    WebhookDelivery.objects.bulk_update(
-        changed, ["state", "attempts", "next_attempt_at", "delivered_at", "last_error"], batch_size=500
+    # The usual outcome in one statement; the others (a retry time each) row by row.
+    WebhookDelivery.objects.filter(id__in=delivered).update(
+        state=DeliveryState.DELIVERED, delivered_at=now, next_attempt_at=None, last_error="", attempts=F("attempts") + 1
     )
+    done = set(delivered)
+    changed = superseded + [delivery for delivery, _ in results if delivery.id not in done]
+    if changed:
+        WebhookDelivery.objects.bulk_update(changed, ["state", "attempts", "next_attempt_at", "last_error"])
     for subscription_id, reason in gone.items():
         subscription_disable(subscription_id=subscription_id, reason=reason, now=now)
     return counts
