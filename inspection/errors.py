@@ -94,6 +94,13 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "line_not_found": (404, "No line has this code."),
     "limit_invalid": (400, "limit is not a whole number within the page size bounds."),
     "cursor_invalid": (400, "The cursor is not one this API gave out."),
+    # Webhook subscriptions (API and services)
+    "webhook_url_not_allowed": (
+        422,
+        "The receiver's URL is not http(s), or its host resolves outside KENSA_WEBHOOK_ALLOWED_NETWORKS.",
+    ),
+    "webhook_name_taken": (409, "A webhook subscription already has this name."),
+    "webhook_limit_reached": (409, "The API client has as many webhook subscriptions as it may."),
     # Model registry (admin and commands)
     "model_check_timeout": (400, "Loading the model took longer than KENSA_MODEL_CHECK_SECONDS."),
     "model_check_crashed": (400, "Loading the model crashed its process."),

@@ -27,3 +27,5 @@ ERROR_TEXT_CHARS = 500
 SEND_ROUNDS_PER_THREAD = 8
 # Bytes of a receiver's answer read at most; a longer answer's connection is closed.
 ANSWER_BYTES = 64 * 1024
+# Subscriptions one API client may hold (so that its list is bounded).
+MAX_SUBSCRIPTIONS_PER_CLIENT = 50

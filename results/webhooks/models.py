@@ -55,6 +55,11 @@ class WebhookSubscription(models.Model):
     # The feed position of the last result fanned out; none yet: from the subscription's start.
     cursor_position = models.BigIntegerField(null=True, blank=True, editable=False)
     cursor_inspection_id = models.UUIDField(null=True, blank=True, editable=False)
+    # The API client that made it over the API (it alone sees and deletes it there); none when
+    # an admin made it.
+    api_client = models.ForeignKey(
+        "results.ApiClient", null=True, blank=True, on_delete=models.CASCADE, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=200, blank=True, editable=False)

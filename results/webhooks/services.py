@@ -23,14 +23,23 @@ from django.db.models import F
 from django.utils import timezone
 
 from inspection import feed
+from inspection.errors import KensaError
 from inspection.models import Inspection
 from inspection.payloads import inspection_json
 from inspection.selectors import inspections_with_results
 from lines.models import ProductionLine
+from results.mes.models import ApiClient
 from results.selectors import finished_inspections_after
 from results.webhooks import backoff
-from results.webhooks.constants import FAN_OUT_BATCH, SEND_ROUNDS_PER_THREAD, DeliveryState, EventType
+from results.webhooks.constants import (
+    FAN_OUT_BATCH,
+    MAX_SUBSCRIPTIONS_PER_CLIENT,
+    SEND_ROUNDS_PER_THREAD,
+    DeliveryState,
+    EventType,
+)
 from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_secret
+from results.webhooks.network import NetworkRefused, resolve_target
 from results.webhooks.sending import Message, Outcome, Result, envelope, send, shared_client
 
 logger = logging.getLogger(__name__)
@@ -60,9 +69,24 @@ def subscription_create(
     lines: Iterable[ProductionLine] = (),
     all_lines: bool = False,
     events: Sequence[str] = (EventType.INSPECTION_FINISHED,),
+    api_client: ApiClient | None = None,
 ) -> tuple[WebhookSubscription, str]:
-    """A subscription to results finished from now on; returns it with its secret (shown once)."""
-    subscription = WebhookSubscription(name=name, url=url, all_lines=all_lines, events=sorted(set(events)))
+    """A subscription to results finished from now on; returns it with its secret (shown once).
+    The receiver must be in an allowed network (`webhook_url_not_allowed`); an API client may
+    hold at most MAX_SUBSCRIPTIONS_PER_CLIENT."""
+    try:
+        resolve_target(url)
+    except NetworkRefused as exc:
+        raise KensaError("webhook_url_not_allowed", f"Not an allowed receiver: {exc}.") from None
+    if WebhookSubscription.objects.filter(name=name).exists():
+        raise KensaError("webhook_name_taken", f"A webhook subscription is already named {name!r}.")
+    if api_client is not None:
+        owned = WebhookSubscription.objects.select_for_update().filter(api_client=api_client)
+        if len(owned) >= MAX_SUBSCRIPTIONS_PER_CLIENT:
+            raise KensaError("webhook_limit_reached", f"An API client may hold {MAX_SUBSCRIPTIONS_PER_CLIENT}.")
+    subscription = WebhookSubscription(
+        name=name, url=url, all_lines=all_lines, events=sorted(set(events)), api_client=api_client
+    )
     secret = subscription_start(subscription)
     subscription.full_clean()
     subscription.save()

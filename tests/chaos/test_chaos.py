@@ -158,7 +158,7 @@ def drop_terminal_writes() -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {WRITES_TABLE}; DROP FUNCTION IF EXISTS {WRITES_TABLE}_record CASCADE")
 
 
-def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsys):
+def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsys, settings):
     redis = start_redis(tmp_path)
     env = process_env(REDIS_URL=f"redis://127.0.0.1:{redis.port}/0", **FAST_RECOVERY)
     expected_defects = {}
@@ -173,6 +173,7 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
         stations.append((code, key, jpeg_bytes(label=always, seed=random.randrange(1000))))
         expected_defects[code] = 0 if always == "good" else 1
     record_terminal_writes()
+    settings.KENSA_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the subscription is made here
     records = tmp_path / "webhooks-received.jsonl"
     receiver_port = free_port()
     _, secret = subscription_create(name="chaos-mes", url=f"http://127.0.0.1:{receiver_port}/kensa", all_lines=True)

@@ -28,8 +28,7 @@ from inspection.ingest.resumable import upload_create
 from inspection.models import Defect, Inspection, InspectionModel
 from lines.models import ProductionLine
 from results.review.models import DefectReview, PartDisposition
-from results.webhooks.models import WebhookAttempt, WebhookDelivery
-from results.webhooks.services import subscription_create
+from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tests.factories import jpeg_bytes, make_api_client, make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.users import make_user, viewer
@@ -127,6 +126,15 @@ URLS: dict[str, Row] = {
     # Model quality from QA's reviews: plant users and the MES, never a station.
     "api/v1/quality/": Row(
         "/api/v1/quality/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
+    ),
+    # Webhook subscriptions: an API client's own (scope webhooks:manage); a signed-in user has none.
+    "api/v1/webhooks/": Row(
+        "/api/v1/webhooks/", {**everyone(403), "anonymous": 401, "station": 401, "other_station": 401, "api_token": OK}
+    ),
+    "api/v1/webhooks/<int:webhook_id>/": Row(
+        "/api/v1/webhooks/{api_webhook}/",
+        {**everyone(403), "anonymous": 401, "station": 401, "other_station": 401, "api_token": OK},
+        method="delete",
     ),
     # The API's contract and its docs: public, as integrators read them before they hold a token.
     "api/schema/": Row("/api/schema/", everyone(OK)),
@@ -303,13 +311,16 @@ def world() -> World:
         "disposition": PartDisposition.objects.create(inspection=inspection, disposition="pass", by="setup").id,
         "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
         **webhook_rows(inspection),
+        "api_webhook": WebhookSubscription.objects.create(
+            name="mes-own-hook", url="http://127.0.0.1:9/own", all_lines=True, api_client=api_client
+        ).id,
     }
     return World(keys={"station": key_a, "other_station": key_b, "api_token": token}, users=users, ids=ids)
 
 
 def webhook_rows(inspection: Inspection, name: str = "mes-hook") -> dict[str, object]:
     """A subscription with one delivered delivery and its attempt."""
-    subscription, _ = subscription_create(name=name, url=f"http://127.0.0.1:9/{name}", all_lines=True)
+    subscription = WebhookSubscription.objects.create(name=name, url=f"http://127.0.0.1:9/{name}", all_lines=True)
     delivery = WebhookDelivery.objects.create(
         subscription=subscription,
         inspection=inspection,

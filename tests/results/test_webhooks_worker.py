@@ -27,6 +27,12 @@ WEBHOOK_ENV = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _allowed(settings):
+    """This process makes the subscriptions; the worker processes get WEBHOOK_ENV."""
+    settings.KENSA_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
 def test_finished_results_reach_a_recovering_receiver_through_the_notify_worker(tmp_path, redis_client):
     line = make_line(model=make_model(always="spot"))
 
