@@ -36,22 +36,25 @@ def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 def resolve_target(url: str) -> Target:
     """The address to send `url`'s requests to, once every address its host has is allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise NetworkRefused("the address cannot be read") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise NetworkRefused("only http and https addresses with a host are sent to")
     if parts.username or parts.password:
         raise NetworkRefused("addresses with credentials in them are not sent to")
     networks = allowed_networks()
     if not networks:
         raise NetworkRefused("no network is allowed for webhooks (KENSA_WEBHOOK_ALLOWED_NETWORKS is empty)")
-    host = parts.hostname
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise NetworkRefused("the address has an invalid port") from None
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise NetworkRefused(f"{host} does not resolve: {exc}") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found))
     refused = [str(address) for address in addresses if not any(address in network for network in networks)]

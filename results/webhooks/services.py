@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -88,8 +89,15 @@ def subscription_create(
         name=name, url=url, all_lines=all_lines, events=sorted(set(events)), api_client=api_client
     )
     secret = subscription_start(subscription)
-    subscription.full_clean()
-    subscription.save()
+    try:
+        subscription.full_clean()
+    except ValidationError as exc:
+        raise KensaError("invalid_request", "; ".join(exc.messages)) from None
+    try:
+        with transaction.atomic():
+            subscription.save()
+    except IntegrityError:  # the same name, made at the same moment
+        raise KensaError("webhook_name_taken", f"A webhook subscription is already named {name!r}.") from None
     subscription.lines.set(list(lines))
     return subscription, secret
 
@@ -237,6 +245,12 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
 
 @transaction.atomic
 def _record(superseded: list[WebhookDelivery], results: list[tuple[WebhookDelivery, Outcome]]) -> dict[str, int]:
+    # Deliveries deleted meanwhile (with their subscription or inspection) have nothing to
+    # record; the others are locked until this commits, so that none is deleted under it.
+    ids = [delivery.id for delivery in superseded] + [delivery.id for delivery, _ in results]
+    still = set(WebhookDelivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True))
+    superseded = [delivery for delivery in superseded if delivery.id in still]
+    results = [(delivery, outcome) for delivery, outcome in results if delivery.id in still]
     now = timezone.now()
     counts = {"delivered": 0, "retrying": 0, "failed": 0, "gone": 0, "superseded": len(superseded)}
     for delivery in superseded:

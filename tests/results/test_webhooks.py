@@ -291,3 +291,20 @@ def test_a_result_queued_again_is_delivered_again_as_a_new_message(settings):
         run_until_settled()
     (record,) = receiver.received
     assert record.json["data"]["id"] == str(row.id) and record.webhook_id != first.message_id
+
+
+def test_a_subscription_deleted_while_its_deliveries_are_in_flight_is_no_error():
+    line = make_line()
+
+    @closing_connections
+    def delete_then_accept(_record, _everything):
+        WebhookSubscription.objects.all().delete()
+        return (200, {})
+
+    with Receiver(secrets=[], answer=delete_then_accept) as receiver:
+        subscribe(receiver.url)
+        finished(line, 2)
+        deliveries_fan_out()
+        deliveries_send_due()
+    assert len(receiver.received) >= 1
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()

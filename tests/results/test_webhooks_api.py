@@ -73,6 +73,8 @@ def test_a_line_limited_client_subscribes_to_its_lines_only():
         ({"name": "x", "url": "http://10.0.0.1/a", "all_lines": True}, (422, "webhook_url_not_allowed")),
         ({"name": "x", "url": "http://169.254.169.254/", "all_lines": True}, (422, "webhook_url_not_allowed")),
         ({"name": "x", "url": "file:///etc/passwd", "all_lines": True}, (422, "webhook_url_not_allowed")),
+        ({"name": "x", "url": "http://[::1/a", "all_lines": True}, (422, "webhook_url_not_allowed")),
+        ({"name": "x", "url": "http://127.0.0.1:9/a b", "all_lines": True}, (400, "invalid_request")),
         ({"name": "x", "url": "http://127.0.0.1:9/a"}, (400, "invalid_request")),  # no lines
         ({"name": "", "url": "http://127.0.0.1:9/a", "all_lines": True}, (400, "invalid_request")),
         ({"name": "x", "url": "http://127.0.0.1:9/a", "all_lines": True, "secret": "mine"}, (400, "invalid_request")),
