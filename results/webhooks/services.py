@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -44,7 +44,6 @@ from results.webhooks.network import NetworkRefused, resolve_target
 from results.webhooks.sending import Message, Outcome, Result, envelope, send, shared_client
 
 logger = logging.getLogger(__name__)
-
 
 # --- subscriptions -------------------------------------------------------------------------------
 
@@ -255,7 +254,7 @@ def _record(superseded: list[WebhookDelivery], results: list[tuple[WebhookDelive
     counts = {"delivered": 0, "retrying": 0, "failed": 0, "gone": 0, "superseded": len(superseded)}
     for delivery in superseded:
         delivery.state, delivery.next_attempt_at = DeliveryState.CANCELLED, None
-        delivery.last_error = "not sent: the result was queued again and finished anew"
+        delivery.last_error = "not sent: the result was queued again (its next finish is delivered on its own)"
     gone: dict[int, str] = {}
     attempts = []
     delivered: list[int] = []
@@ -304,7 +303,26 @@ def deliveries_send_due(*, limit: int | None = None) -> dict[str, int]:
     """One round: claim what is due and send it."""
     limit = limit or SEND_ROUNDS_PER_THREAD * settings.KENSA_WEBHOOK_CONCURRENCY
     ids = deliveries_claim(limit=limit)
-    return deliveries_send(delivery_ids=ids) if ids else {}
+    if not ids:
+        return {}
+    try:
+        return deliveries_send(delivery_ids=ids)
+    except Exception:
+        _release(ids)
+        raise
+
+
+def _release(delivery_ids: Sequence[int]) -> None:
+    """Hand a failed round's claims back at once (the database dropped the connection while the
+    outcomes were written, say) rather than after the claim's lease: the receivers may see some
+    of them again, with the same webhook-id. Best effort: the lease covers a failure here too."""
+    try:
+        connection.close()  # a broken connection is replaced on the next query
+        WebhookDelivery.objects.filter(id__in=delivery_ids, state=DeliveryState.PENDING).update(
+            next_attempt_at=timezone.now()
+        )
+    except Exception:
+        logger.warning("Could not hand back %d webhook deliveries; they return after the lease", len(delivery_ids))
 
 
 def delivery_send_again(*, delivery: WebhookDelivery, now: datetime | None = None) -> None:

@@ -71,9 +71,10 @@ FAST_RECOVERY = {
     # Webhook retries within seconds (production: from 5 s up to an hour, for two days).
     "KENSA_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
     "KENSA_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
-    "KENSA_WEBHOOK_RETRY_CAP_SECONDS": "2",
-    "KENSA_WEBHOOK_SWEEP_SECONDS": "1",
-    "KENSA_WEBHOOK_TIMEOUT_SECONDS": "5",
+    "KENSA_WEBHOOK_RETRY_CAP_SECONDS": "1",
+    "KENSA_WEBHOOK_SWEEP_SECONDS": "0.5",
+    # A round's claims last 8 x 3 x this + 30 s when its worker dies (results/webhooks/services.py).
+    "KENSA_WEBHOOK_TIMEOUT_SECONDS": "2",
 }
 
 

@@ -308,3 +308,27 @@ def test_a_subscription_deleted_while_its_deliveries_are_in_flight_is_no_error()
         deliveries_send_due()
     assert len(receiver.received) >= 1
     assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+
+
+def test_a_round_that_fails_while_recording_hands_its_claims_back_at_once(monkeypatch):
+    from results.webhooks import services
+
+    line = make_line()
+    with Receiver(secrets=[]) as receiver:
+        subscribe(receiver.url)
+        finished(line, 2)
+        deliveries_fan_out()
+
+        def connection_lost(*_args):
+            raise OSError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(services, "_record", connection_lost)
+        with pytest.raises(OSError):
+            deliveries_send_due()
+        monkeypatch.undo()
+        # Due now, not after the claim's lease: the next round sends them again, same ids.
+        assert all(d.next_attempt_at <= timezone.now() for d in WebhookDelivery.objects.all())
+        deliveries_send_due()
+    first, second = receiver.received[:2], receiver.received[2:]
+    assert sorted(r.webhook_id for r in first) == sorted(r.webhook_id for r in second)
+    assert {d.state for d in WebhookDelivery.objects.all()} == {DeliveryState.DELIVERED}
