@@ -111,3 +111,15 @@ def test_an_inspection_with_deliveries_can_still_be_deleted(admin_browser):
     action = {"action": "delete_selected", "_selected_action": [delivery.inspection_id], "post": "yes"}
     assert admin_browser.post("/admin/inspection/inspection/", action).status_code == 302
     assert not WebhookDelivery.objects.filter(id=delivery.id).exists()
+
+
+def test_ticking_active_again_resumes_a_subscription_a_receiver_disabled(admin_browser):
+    subscription, _ = subscription_create(name="gone", url="http://127.0.0.1:9/hook", all_lines=True)
+    WebhookSubscription.objects.filter(id=subscription.id).update(
+        active=False, disabled_at=timezone.now(), disabled_reason="receiver answered 410 Gone"
+    )
+    form = {"name": "gone", "url": "http://127.0.0.1:9/hook", "events": ["inspection.finished"], "all_lines": "on"}
+    page = f"/admin/results/webhooksubscription/{subscription.id}/change/"
+    assert admin_browser.post(page, {**form, "active": "on"}).status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.active and subscription.disabled_at is None and subscription.disabled_reason == ""
