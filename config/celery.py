@@ -1,7 +1,8 @@
 """The Celery app. Its configuration (queues, acks, beat schedule) lives in settings, CELERY_*.
 
 `celery -A config worker -Q inspect.critical,inspect.high,inspect.normal,inspect.low,default`
-is the worker's entry point; `celery -A config beat` runs the periodic jobs.
+is the worker's entry point, `celery -A config worker -Q notify` the webhook sender's (never the
+inspection workers' queue: docs/webhooks.md); `celery -A config beat` runs the periodic jobs.
 """
 
 import os

@@ -16,7 +16,7 @@ from kombu import Queue
 from rest_framework.serializers import ModelSerializer
 
 from config.env import env_bool, env_float, env_int, env_list, env_optional_str, env_str
-from inspection.queues import ALL_QUEUES, DEFAULT_QUEUE
+from inspection.queues import ALL_QUEUES, DEFAULT_QUEUE, NOTIFY_QUEUE
 
 # Lets admin and DRF classes be subscripted with their model at run time, as the type stubs want.
 django_stubs_ext.monkeypatch(extra_classes=[ModelSerializer])
@@ -397,6 +397,40 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": DEFAULT_QUEUE, "expires": 600.0},
     },
 }
+
+# --- Webhooks (results/webhooks/, docs/webhooks.md) -----------------------------------------------
+# The networks (CIDR, comma-separated) that webhook receivers may be in: every address a
+# receiver's host resolves to must be inside one, checked when a subscription is saved and again
+# before every request. Empty by default: no webhook is sent anywhere until an admin allows the
+# plant's networks (an open default would let anyone who can make a subscription reach any
+# address Kensa can, its own database and cloud metadata included).
+KENSA_WEBHOOK_ALLOWED_NETWORKS = env_list("KENSA_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in KENSA_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"KENSA_WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR).") from None
+# Seconds each request to a receiver may take to connect, and then between bytes.
+KENSA_WEBHOOK_TIMEOUT_SECONDS = env_float("KENSA_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Retries: the n-th failed attempt waits a random time between 0 and min(cap, base x 2^(n-1))
+# ("full jitter"), and a delivery is retried until this long after its result finished
+# (2 days: a receiver down over a weekend day still gets everything), then marked failed.
+KENSA_WEBHOOK_RETRY_BASE_SECONDS = env_float("KENSA_WEBHOOK_RETRY_BASE_SECONDS", 5.0, minimum=0.01)
+KENSA_WEBHOOK_RETRY_CAP_SECONDS = env_float("KENSA_WEBHOOK_RETRY_CAP_SECONDS", 3600.0, minimum=0.01)
+KENSA_WEBHOOK_RETRY_FOR_SECONDS = env_float("KENSA_WEBHOOK_RETRY_FOR_SECONDS", 2 * 24 * 3600.0, minimum=1.0)
+# After a secret is rotated, deliveries are signed with the old secret too for this long, so
+# that receivers can switch at their own pace.
+KENSA_WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("KENSA_WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600, minimum=0)
+# Requests in flight at once per notify task (threads), and how often beat looks for due retries
+# (finished results wake the notify worker at once; beat is the backstop).
+KENSA_WEBHOOK_CONCURRENCY = env_int("KENSA_WEBHOOK_CONCURRENCY", 8, minimum=1)
+KENSA_WEBHOOK_SWEEP_SECONDS = env_float("KENSA_WEBHOOK_SWEEP_SECONDS", 5.0, minimum=0.1)
+CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
+    "task": "results.webhooks.tasks.deliver_webhooks",
+    "schedule": KENSA_WEBHOOK_SWEEP_SECONDS,
+    "options": {"queue": NOTIFY_QUEUE, "expires": KENSA_WEBHOOK_SWEEP_SECONDS},
+}
+
 KENSA_RESULTS_PAGE_SIZE = env_int("KENSA_RESULTS_PAGE_SIZE", 100, minimum=1)
 KENSA_RESULTS_MAX_PAGE_SIZE = env_int("KENSA_RESULTS_MAX_PAGE_SIZE", 1000, minimum=1)
 # How the plant reaches Kensa (scheme, host and port, no path), for the absolute links that
@@ -468,7 +502,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # httpx logs every request at INFO: webhook attempts are recorded in the database instead.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Transport security -------------------------------------------------------------------------

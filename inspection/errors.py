@@ -99,6 +99,13 @@ API_ERRORS: dict[str, tuple[int, str]] = {
         403,
         "The signed image link has expired (KENSA_IMAGE_LINK_SECONDS); fetch the result again.",
     ),
+    # Webhook subscriptions (API and services)
+    "webhook_url_not_allowed": (
+        422,
+        "The receiver's URL is not http(s), or its host resolves outside KENSA_WEBHOOK_ALLOWED_NETWORKS.",
+    ),
+    "webhook_name_taken": (409, "A webhook subscription already has this name."),
+    "webhook_limit_reached": (409, "The API client has as many webhook subscriptions as it may."),
     # Model registry (admin and commands)
     "model_check_timeout": (400, "Loading the model took longer than KENSA_MODEL_CHECK_SECONDS."),
     "model_check_crashed": (400, "Loading the model crashed its process."),

@@ -70,6 +70,13 @@ def visible_horizon() -> int:
 
 def _widened(short_id: int, next_id: int) -> int:
     """A 32-bit transaction id (pg_stat_activity's) as the 64-bit one it stands for: the one
-    closest below the next id to be given out."""
+    closest to `next_id`, on either side. The snapshot's xmax is one past the latest *completed*
+    transaction, so a transaction still running (the reader's own, once a row lock or a write
+    gave it an id) may have an id at or above it; taken as "below", such an id became 2^32 too
+    small, and the horizon hid every row."""
     full = (next_id & ~0xFFFFFFFF) | short_id
-    return full - 2**32 if full > next_id else full
+    if full > next_id + 2**31:
+        return full - 2**32
+    if full < next_id - 2**31:
+        return full + 2**32
+    return full

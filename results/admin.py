@@ -4,6 +4,7 @@ from inspection.admin import ReadOnlyAdminMixin
 from inspection.models import Defect
 from results.mes import admin as mes_admin  # noqa: F401  (registers API clients)
 from results.review import admin as review_admin  # noqa: F401  (QA review; re-registers inspections)
+from results.webhooks import admin as webhooks_admin  # noqa: F401  (webhook subscriptions and deliveries)
 
 
 @admin.register(Defect)

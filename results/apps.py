@@ -9,9 +9,12 @@ class ResultsConfig(AppConfig):
     def ready(self) -> None:
         from inspection.events import subscribe_finished
         from results.live import publish_json
+        from results.webhooks.tasks import wake
 
         # Dashboards hear of every inspection that reaches a terminal state.
         subscribe_finished(publish_json)
+        # Webhooks read the feed; the event only wakes their worker at once.
+        subscribe_finished(wake)
 
         if settings.KENSA_ROLE != "ingest":  # the upload server's /metrics is about uploads
             from prometheus_client import REGISTRY

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from inspection.queues import ALL_QUEUES
+from inspection.queues import NOTIFY_QUEUE, WORKER_QUEUES
 
 BIN = Path(sys.executable).parent
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -112,13 +112,19 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str = "daphne") -> Pr
     return process
 
 
-def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 8) -> Process:
+def start_worker(
+    env: dict[str, str],
+    log_dir: Path,
+    name: str = "worker",
+    concurrency: int = 8,
+    queues: tuple[str, ...] = WORKER_QUEUES,
+) -> Process:
     """A worker as production runs it (docker/compose.yaml's worker service): one process, a
     thread per inspection in flight, one batched forward pass at a time
     (inspection/inference/batching.py), without gossip, mingle and heartbeats."""
     node = f"{name}-{os.getpid()}@%h"
-    queues = ",".join(ALL_QUEUES)
-    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", queues, "--pool", "threads", "-c", str(concurrency)]
+    command = [str(BIN / "celery"), "-A", "config", "worker", "-Q", ",".join(queues), "--pool", "threads"]
+    command += ["-c", str(concurrency)]
     command += ["-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat"]
     log = log_dir / f"{name}.log"
     start = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
@@ -126,6 +132,12 @@ def start_worker(env: dict[str, str], log_dir: Path, name: str = "worker", concu
     # Celery logs "<node> ready." once it consumes.
     _wait(process, lambda: b" ready." in _read_from(process.log, start), "become ready", 90)
     return process
+
+
+def start_notify_worker(env: dict[str, str], log_dir: Path, name: str = "notify") -> Process:
+    """The webhook sender as docker/compose.yaml's notify service runs it: a worker of its own on
+    the `notify` queue, which inspection workers never take."""
+    return start_worker(env, log_dir, name=name, concurrency=2, queues=(NOTIFY_QUEUE,))
 
 
 def _read_from(path: Path, offset: int) -> bytes:
@@ -151,6 +163,17 @@ def start_redis(log_dir: Path, port: int | None = None) -> Process:
     port = port or free_port()
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     process = _spawn(f"redis-{port}", command, os.environ.copy(), log_dir, port)
+    _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
+    return process
+
+
+def start_webhook_receiver(log_dir: Path, *, port: int, secret: str, records: Path, seed: int = 1) -> Process:
+    """tests/webhook_receiver.py as a process of its own (so a test can kill and restart it): it
+    verifies every request, fails about a third of them, and appends each accepted message to
+    `records`."""
+    command = [sys.executable, "-m", "tests.webhook_receiver", "--port", str(port), "--secret", secret]
+    command += ["--log", str(records), "--seed", str(seed)]
+    process = _spawn(f"webhook-receiver-{port}", command, os.environ.copy(), log_dir, port)
     _wait(process, lambda: port_open("127.0.0.1", port), "open its port", 20)
     return process
 

@@ -117,3 +117,46 @@ FILTER_HELP = {
     "model": "The model's name.",
     "model_version": "The model's version.",
 }
+
+
+# Webhook subscriptions (results/api/webhooks.py).
+WEBHOOK: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "url", "events", "all_lines", "lines", "active", "disabled_reason", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string", "enum": ["inspection.finished"]}},
+        "all_lines": {"type": "boolean"},
+        "lines": {"type": "array", "items": {"type": "string"}},
+        "active": {"type": "boolean"},
+        "disabled_reason": {"type": "string", "description": "Why Kensa stopped it (a receiver answered 410)."},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+WEBHOOK_CREATED: dict[str, Any] = {
+    **WEBHOOK,
+    "required": [*WEBHOOK["required"], "secret"],
+    "properties": {
+        **WEBHOOK["properties"],
+        "secret": {"type": "string", "description": "whsec_…: verify deliveries with it. Shown this once."},
+    },
+}
+WEBHOOK_LIST: dict[str, Any] = {
+    "type": "object",
+    "required": ["webhooks"],
+    "properties": {"webhooks": {"type": "array", "items": WEBHOOK}},
+}
+WEBHOOK_REQUEST = inline_serializer(
+    "WebhookRequest",
+    fields={
+        "name": serializers.CharField(max_length=200),
+        "url": serializers.CharField(max_length=2000, help_text="http(s), in KENSA_WEBHOOK_ALLOWED_NETWORKS"),
+        "lines": serializers.ListField(child=serializers.CharField(), required=False, help_text="line codes"),
+        "all_lines": serializers.BooleanField(required=False, help_text="every line (clients that see all)"),
+        "events": serializers.ListField(
+            child=serializers.ChoiceField(choices=["inspection.finished"]), required=False, min_length=1
+        ),
+    },
+)

@@ -8,6 +8,12 @@ meanwhile kills a worker with SIGKILL, restarts Redis (losing every queued messa
 terminates every database connection. Then waits for the system to drain and checks that every
 upload answered 202 ended in exactly one terminal state with exactly one set of results.
 
+Every result is also sent as a signed webhook, by a notify worker kept running like the others,
+to a receiver process that verifies each request with the standardwebhooks package, fails about
+a third of them (seeded: the same requests on every run) and is killed and started again once
+mid-run. At the end every accepted inspection was delivered, and exactly once after
+de-duplication by webhook-id: one webhook-id per inspection, one inspection per webhook-id.
+
 Duplicates are counted where they would be written: a trigger, made by this test in its own
 database, records every transition of an inspection into a terminal state and every rewrite of
 a finished row's result. A second record for one inspection is a duplicate, on every line, the
@@ -17,6 +23,7 @@ pass-only line (whose results have no defects to count) included.
     KENSA_CHAOS_N=10000 make test PYTEST_ARGS="-m chaos -s"    # the long run
 """
 
+import json
 import os
 import random
 import threading
@@ -31,13 +38,20 @@ from django.db import connection
 from inspection.constants import TERMINAL_STATUSES, Status
 from inspection.demo.feeder import upload
 from inspection.models import Defect, Inspection
+from results.webhooks.constants import DeliveryState
+from results.webhooks.models import WebhookDelivery
+from results.webhooks.services import subscription_create
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
 from tests.processes import (
+    Process,
     Supervised,
+    free_port,
     process_env,
     start_beat,
     start_gunicorn_ingest,
+    start_notify_worker,
     start_redis,
+    start_webhook_receiver,
     start_worker,
 )
 
@@ -54,6 +68,13 @@ FAST_RECOVERY = {
     "CELERY_VISIBILITY_TIMEOUT": "30",
     "KENSA_MAX_ATTEMPTS": "5",
     "LOG_LEVEL": "WARNING",
+    # Webhook retries within seconds (production: from 5 s up to an hour, for two days).
+    "KENSA_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "KENSA_WEBHOOK_RETRY_BASE_SECONDS": "0.1",
+    "KENSA_WEBHOOK_RETRY_CAP_SECONDS": "0.3",
+    "KENSA_WEBHOOK_SWEEP_SECONDS": "0.5",
+    # A round's claims last 8 x 3 x this + 30 s when its worker dies (results/webhooks/services.py).
+    "KENSA_WEBHOOK_TIMEOUT_SECONDS": "2",
 }
 
 
@@ -138,7 +159,7 @@ def drop_terminal_writes() -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {WRITES_TABLE}; DROP FUNCTION IF EXISTS {WRITES_TABLE}_record CASCADE")
 
 
-def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsys):
+def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsys, settings):
     redis = start_redis(tmp_path)
     env = process_env(REDIS_URL=f"redis://127.0.0.1:{redis.port}/0", **FAST_RECOVERY)
     expected_defects = {}
@@ -153,9 +174,19 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
         stations.append((code, key, jpeg_bytes(label=always, seed=random.randrange(1000))))
         expected_defects[code] = 0 if always == "good" else 1
     record_terminal_writes()
+    settings.KENSA_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the subscription is made here
+    records = tmp_path / "webhooks-received.jsonl"
+    receiver_port = free_port()
+    _, secret = subscription_create(name="chaos-mes", url=f"http://127.0.0.1:{receiver_port}/kensa", all_lines=True)
+    start_receiver = partial(start_webhook_receiver, tmp_path, port=receiver_port, secret=secret, records=records)
+    receiver = start_receiver()
 
-    ingest = start_gunicorn_ingest(env, tmp_path)
-    supervised = [Supervised(partial(start_worker, env, tmp_path, name)) for name in ("worker-1", "worker-2")]
+    # The notify worker starts beside the others rather than after them (seconds of the run).
+    with ThreadPoolExecutor(1) as starting:
+        notify = starting.submit(Supervised, partial(start_notify_worker, env, tmp_path))
+        ingest = start_gunicorn_ingest(env, tmp_path)
+        supervised = [Supervised(partial(start_worker, env, tmp_path, name)) for name in ("worker-1", "worker-2")]
+        supervised.append(notify.result())
     supervised.append(Supervised(partial(start_beat, env, tmp_path)))
     events: list[str] = []
     load = LoadGenerator(ingest.url, stations, N)
@@ -166,6 +197,7 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
             chaos = [
                 (0.25, "SIGKILL worker-1", lambda: f"pid {supervised[0].kill()} killed"),
                 (0.50, "restart Redis", lambda: _restart_redis(redis, tmp_path)),
+                (0.60, "restart the webhook receiver", lambda: _restart_receiver(receiver, start_receiver)),
                 (0.75, "terminate database connections", lambda: f"{terminate_database_connections()} terminated"),
             ]
             for threshold, name, act in chaos:
@@ -183,10 +215,19 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
                 break
             time.sleep(1)
         drain_s = time.monotonic() - submitted_at
+        # Webhooks follow the results: their retries after the receiver's failures take seconds.
+        while time.monotonic() - submitted_at < DRAIN_TIMEOUT:
+            waiting = WebhookDelivery.objects.exclude(state=DeliveryState.DELIVERED).count()
+            delivered = WebhookDelivery.objects.filter(state=DeliveryState.DELIVERED).count()
+            if waiting == 0 and delivered >= len(accepted):
+                break
+            time.sleep(1)
+        webhooks_drain_s = time.monotonic() - submitted_at
     finally:
         ingest.stop()
         for process in supervised:
             process.stop()
+        receiver.stop()
         redis.stop()
 
     rows = {str(i): (status, line) for i, status, line in Inspection.objects.values_list("id", "status", "line__code")}
@@ -204,6 +245,13 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
     by_status = Counter(rows[i][0] for i in terminal)
     by_line = Counter(rows[i][1] for i in done)
     unaccepted_rows = len(set(rows) - accepted)
+    received = [json.loads(line) for line in records.read_text().splitlines()]
+    by_webhook_id: dict[str, set[str]] = {}
+    for record in received:
+        by_webhook_id.setdefault(record["webhook_id"], set()).add(record["inspection"])
+    webhook_ids_by_inspection = Counter(next(iter(ids)) for ids in by_webhook_id.values() if len(ids) == 1)
+    undelivered = len(accepted - set(webhook_ids_by_inspection))
+    states = Counter(WebhookDelivery.objects.values_list("state", flat=True))
 
     with capsys.disabled():  # the figures are the point of the run: show them in CI too
         print()
@@ -213,12 +261,22 @@ def test_every_accepted_image_ends_in_exactly_one_terminal_state(tmp_path, capsy
         print(f"terminal states: {dict(by_status)}; done by line: {dict(by_line)}")
         print(f"rows without a 202 (client saw an error): {unaccepted_rows}; ends written: {sum(writes.values())}")
         counts = f"accepted={len(accepted)} terminal={len(terminal)} lost={lost} duplicated={duplicated}"
+        print(
+            f"webhooks: {len(received)} accepted by the receiver ({len(by_webhook_id)} distinct webhook-ids), "
+            f"attempts {sum(WebhookDelivery.objects.values_list('attempts', flat=True))}, "
+            f"deliveries {dict(states)}, undelivered {undelivered}, drained in {webhooks_drain_s:.1f} s"
+        )
         print(f"RESULT {counts} drain_s={drain_s:.1f}")
     assert len(accepted) == N
     assert lost == 0
     assert duplicated == 0 and missing_results == 0
     assert unrecorded == 0, "an end was not seen by the trigger: the duplicate count cannot be trusted"
     assert by_status[Status.DONE] == len(terminal), f"not every inspection was done: {dict(by_status)}"
+    # Webhooks: every accepted inspection delivered; after de-duplication by webhook-id, once.
+    assert undelivered == 0 and set(webhook_ids_by_inspection) == accepted
+    assert all(len(ids) == 1 for ids in by_webhook_id.values()), "a webhook-id named two inspections"
+    assert set(webhook_ids_by_inspection.values()) == {1}, "an inspection was sent under two webhook-ids"
+    assert states == Counter({DeliveryState.DELIVERED: len(accepted)})
 
 
 def _restart_redis(redis, log_dir) -> str:
@@ -227,3 +285,10 @@ def _restart_redis(redis, log_dir) -> str:
     restarted = start_redis(log_dir, port=redis.port)
     redis.popen, redis.log = restarted.popen, restarted.log
     return "back"
+
+
+def _restart_receiver(receiver: Process, start: "partial[Process]") -> str:
+    receiver.kill()
+    restarted = start()
+    receiver.popen, receiver.log = restarted.popen, restarted.log
+    return f"back on port {receiver.port}"

@@ -20,6 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from inspection.constants import Status, Verdict
 from inspection.inference.registry import model_promote
@@ -27,6 +28,7 @@ from inspection.ingest.resumable import upload_create
 from inspection.models import Defect, Inspection, InspectionModel
 from lines.models import ProductionLine
 from results.review.models import DefectReview, PartDisposition
+from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tests.factories import jpeg_bytes, make_api_client, make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.users import make_user, viewer
@@ -125,6 +127,15 @@ URLS: dict[str, Row] = {
     "api/v1/quality/": Row(
         "/api/v1/quality/", {**everyone(OK), "anonymous": 401, "station": 401, "other_station": 401}
     ),
+    # Webhook subscriptions: an API client's own (scope webhooks:manage); a signed-in user has none.
+    "api/v1/webhooks/": Row(
+        "/api/v1/webhooks/", {**everyone(403), "anonymous": 401, "station": 401, "other_station": 401, "api_token": OK}
+    ),
+    "api/v1/webhooks/<int:webhook_id>/": Row(
+        "/api/v1/webhooks/{api_webhook}/",
+        {**everyone(403), "anonymous": 401, "station": 401, "other_station": 401, "api_token": OK},
+        method="delete",
+    ),
     # The API's contract and its docs: public, as integrators read them before they hold a token.
     "api/schema/": Row("/api/schema/", everyone(OK)),
     "api/docs/": Row("/api/docs/", everyone(OK)),
@@ -204,6 +215,11 @@ ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
     # QA's review records: an audit trail, written only by the review's services.
     "results/defectreview": ("defect_review", READ_ONLY),
     "results/partdisposition": ("disposition", READ_ONLY),
+    # Webhooks: subscriptions are managed by admins; deliveries and their attempts are written by
+    # the sender only ("send again" is an action), and go with their subscription or inspection.
+    "results/webhooksubscription": ("webhook_subscription", EDITABLE),
+    "results/webhookdelivery": ("webhook_delivery", {**EDITABLE, "add": (403, 403)}),
+    "results/webhookattempt": ("webhook_attempt", {**EDITABLE, "add": (403, 403)}),
 }
 ADMIN_PAGES = {
     "changelist": ("", ""),
@@ -294,8 +310,27 @@ def world() -> World:
         "defect_review": DefectReview.objects.create(defect=defect, decision="confirmed", by="setup").id,
         "disposition": PartDisposition.objects.create(inspection=inspection, disposition="pass", by="setup").id,
         "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
+        **webhook_rows(inspection),
+        "api_webhook": WebhookSubscription.objects.create(
+            name="mes-own-hook", url="http://127.0.0.1:9/own", all_lines=True, api_client=api_client
+        ).id,
     }
     return World(keys={"station": key_a, "other_station": key_b, "api_token": token}, users=users, ids=ids)
+
+
+def webhook_rows(inspection: Inspection, name: str = "mes-hook") -> dict[str, object]:
+    """A subscription with one delivered delivery and its attempt."""
+    subscription = WebhookSubscription.objects.create(name=name, url=f"http://127.0.0.1:9/{name}", all_lines=True)
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription,
+        inspection=inspection,
+        feed_position=1,
+        state="delivered",
+        attempts=1,
+        retry_until=timezone.now(),
+    )
+    attempt = WebhookAttempt.objects.create(delivery=delivery, at=timezone.now(), status_code=200)
+    return {"webhook_subscription": subscription.id, "webhook_delivery": delivery.id, "webhook_attempt": attempt.id}
 
 
 def outcome_matches(response: Any, expected: Outcome) -> bool:
@@ -384,6 +419,12 @@ ACTIONS: dict[str, ActionRow] = {
     "inspection.inspection:disposition_pass": ActionRow(spare("passed"), True),
     "results.defectreview:delete_selected": ActionRow(spare("defect_review"), False),
     "results.partdisposition:delete_selected": ActionRow(spare("disposition"), False),
+    "results.webhooksubscription:delete_selected": ActionRow(spare("webhook_to_delete"), True),
+    "results.webhooksubscription:rotate_secrets": ActionRow(spare("webhook_subscription"), True),
+    "results.webhookdelivery:delete_selected": ActionRow(spare("webhook_delivery_to_delete"), True),
+    # Sending again needs results.send_webhookdelivery, which a viewer lacks.
+    "results.webhookdelivery:send_again": ActionRow(spare("webhook_delivery"), True),
+    "results.webhookattempt:delete_selected": ActionRow(spare("webhook_attempt_to_delete"), True),
 }
 
 
@@ -443,6 +484,13 @@ def action_targets(world) -> dict[str, Any]:
         "disposition": world.ids["disposition"],
         "unreviewed": unreviewed.id,
         "passed": passed.id,
+        # Each from a subscription of its own: deleting the delivery would take the attempt with it.
+        "webhook_delivery_to_delete": webhook_rows(accept(line), name="old-hook")["webhook_delivery"],
+        "webhook_attempt_to_delete": webhook_rows(accept(line), name="older-hook")["webhook_attempt"],
+        "webhook_to_delete": webhook_rows(accept(line), name="gone-hook")["webhook_subscription"],
+        "webhook_subscription": world.ids["webhook_subscription"],
+        "webhook_delivery": world.ids["webhook_delivery"],
+        "webhook_attempt": world.ids["webhook_attempt"],
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inspection.queues import ALL_QUEUES
+from inspection.queues import NOTIFY_QUEUE, WORKER_QUEUES
 from tests.processes import MOSQUITTO, free_port, port_open
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -43,13 +43,17 @@ def test_compose_runs_the_documented_entry_points():
     assert services["web"]["command"][:1] == ["daphne"] and "config.asgi:application" in services["web"]["command"]
     worker = services["worker"]["command"]
     assert worker[:4] == ["celery", "-A", "config", "worker"]
-    assert tuple(worker[worker.index("-Q") + 1].split(",")) == ALL_QUEUES
+    assert tuple(worker[worker.index("-Q") + 1].split(",")) == WORKER_QUEUES
+    # Webhooks go out from a worker of their own: never from a thread an inspection needs.
+    notify = services["notify"]["command"]
+    assert notify[:4] == ["celery", "-A", "config", "worker"]
+    assert notify[notify.index("-Q") + 1] == NOTIFY_QUEUE
     # The batcher gathers inspections across the threads of one process (inspection/inference/batching.py).
     assert worker[worker.index("--pool") + 1] == "threads"
     batch_size = int(services["worker"]["environment"]["KENSA_BATCH_SIZE"])
     assert int(worker[worker.index("--concurrency") + 1]) >= 2 * batch_size
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "notify", "beat"):
         assert services[name]["environment"]["KENSA_DATA_DIR"] == "/data"
 
 
@@ -78,7 +82,7 @@ def test_prometheus_sends_the_metrics_token_that_kensa_reads():
     for job in scrape:
         assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
     assert "metrics_token" in services["prometheus"]["secrets"] and "metrics_token" in compose["secrets"]
-    for name in ("web", "ingest", "worker", "beat", "mqtt"):
+    for name in ("web", "ingest", "worker", "notify", "beat", "mqtt"):
         assert services[name]["environment"]["KENSA_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
         assert "metrics_token" in services[name]["secrets"]
 
@@ -87,12 +91,21 @@ def test_the_database_pools_of_every_service_fit_postgres():
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     pools = {
         name: int(services[name]["environment"]["KENSA_DB_POOL_SIZE"])
-        for name in ("web", "ingest", "worker", "beat", "mqtt")
+        for name in ("web", "ingest", "worker", "notify", "beat", "mqtt")
     }
     worker = services["worker"]["command"]
     assert pools["worker"] >= int(worker[worker.index("--concurrency") + 1]), "a task thread would wait on the pool"
+    notify = services["notify"]["command"]
+    assert pools["notify"] >= int(notify[notify.index("--concurrency") + 1]), "a task thread would wait on the pool"
     ingest_workers = 2  # config/gunicorn.py's WEB_CONCURRENCY default
-    total = pools["web"] + ingest_workers * pools["ingest"] + pools["worker"] + pools["beat"] + pools["mqtt"]
+    total = (
+        pools["web"]
+        + ingest_workers * pools["ingest"]
+        + pools["worker"]
+        + pools["notify"]
+        + pools["beat"]
+        + pools["mqtt"]
+    )
     command = services["postgres"]["command"]
     max_connections = int(command[command.index("-c") + 1].split("=")[1])
     assert total + 10 <= max_connections  # room for migrate, psql and the superuser's reserve

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from results.webhooks.models import WebhookSubscription
 from tests.factories import make_api_client, make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.results.test_results_api import finish
@@ -61,6 +62,9 @@ OPERATIONS = [
     "results_list",
     "results_ack",
     "quality_retrieve",
+    "webhooks_list",
+    "webhooks_create",
+    "webhooks_destroy",
 ]
 
 
@@ -78,7 +82,10 @@ def known(daphne_server):
     for age, row in enumerate(rows):
         finish(row, seconds_ago=age + 1)
     _, station_key = make_station(line, code="cam-fuzz")
-    _, token = make_api_client()
+    client, token = make_api_client()
+    # The client's own subscriptions, for DELETE to find half of the time.
+    hook = {"url": "http://127.0.0.1:9/", "all_lines": True, "api_client": client}
+    hooks = [WebhookSubscription.objects.create(name=f"fuzz-{n}", **hook) for n in range(3)]
     uploads = [tus_create(daphne_server.url, station_key) for _ in range(5)]
     return {
         "credentials": {"station": station_key, "client": token},
@@ -86,6 +93,7 @@ def known(daphne_server):
             "inspection_id": [str(row.id) for row in rows],
             "serial": [rows[0].serial],
             "upload_id": uploads,
+            "webhook_id": [str(hook.id) for hook in hooks],
         },
     }
 

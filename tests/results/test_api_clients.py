@@ -33,11 +33,27 @@ def endpoints(row: Inspection) -> dict[str, tuple[str, str, dict | None]]:
         Scope.INSPECTIONS_READ: ("get", f"/api/v1/inspections/{row.id}/", None),
         "inspections:read (image)": ("get", f"/api/v1/inspections/{row.id}/image", None),
         "inspections:read (part)": ("get", f"/api/v1/parts/{row.serial}/", None),
+        Scope.WEBHOOKS_MANAGE: ("get", "/api/v1/webhooks/", None),
+        "webhooks:manage (create)": ("post", "/api/v1/webhooks/", WEBHOOK_BODY),
+        "webhooks:manage (delete)": ("delete", "/api/v1/webhooks/999999/", None),
     }
 
 
+# A subscription any client may make (the test's settings allow loopback receivers).
+WEBHOOK_BODY = {"name": "scope-hook", "url": "http://127.0.0.1:9/hook", "all_lines": True}
+# What an allowed call answers, where it is not 200.
+ALLOWED_STATUS = {"webhooks:manage (create)": 201, "webhooks:manage (delete)": 404}
+
+
 def call(client: APIClient, method: str, path: str, body: dict | None):
-    return client.post(path, body, format="json") if method == "post" else client.get(path)
+    if method == "post":
+        return client.post(path, body, format="json")
+    return client.delete(path) if method == "delete" else client.get(path)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(settings):
+    settings.KENSA_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
 
 def test_every_scope_against_every_endpoint():
@@ -48,8 +64,10 @@ def test_every_scope_against_every_endpoint():
         for scope, token in tokens.items():
             response = call(mes_api(token), method, path, body)
             allowed = needed.split(" ")[0] == scope
-            expected = (200, None) if allowed else (403, "scope_missing")
-            got = (response.status_code, None if response.status_code == 200 else response.json()["error"]["code"])
+            ok = ALLOWED_STATUS.get(needed, 200)
+            # An allowed delete of an id the client does not own is answered as unknown.
+            expected = (ok, "not_found" if ok == 404 else None) if allowed else (403, "scope_missing")
+            got = (response.status_code, response.json()["error"]["code"] if response.status_code >= 400 else None)
             if got != expected:
                 wrong.append(f"{method} {path} with {scope}: {got}, expected {expected}")
     assert wrong == []

@@ -1,7 +1,8 @@
 """Bring the whole demo up: Redis if none answers, migrations, two demo lines (one judged by a
 classifier, one by a segmentation model that boxes its defects), each with its model and
-station, then daphne, a Celery worker, beat and a feeder per line (and the MQTT publisher when
-KENSA_MQTT_URL names a broker); stop them all on Ctrl-C.
+station, then daphne, a Celery worker, the webhook sender (a worker on `notify`), beat and a
+feeder per line (and the MQTT publisher when KENSA_MQTT_URL names a broker); stop them all on
+Ctrl-C.
 
 The admin login and the station keys are printed when the services are up, again once the
 first inspection is done (so they do not scroll away under the feeders), and written to
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from inspection.demo.synthetic import make_part
 from inspection.models import Inspection
-from inspection.queues import ALL_QUEUES
+from inspection.queues import NOTIFY_QUEUE, WORKER_QUEUES
 from lines.constants import Priority
 from lines.models import Station, hash_station_key
 from lines.services import line_get_or_create, station_create, station_rotate_key
@@ -182,12 +183,34 @@ class Command(BaseCommand):
                 "config",
                 "worker",
                 "-Q",
-                ",".join(ALL_QUEUES),
+                ",".join(WORKER_QUEUES),
                 # As production runs it (docker/compose.yaml): batched, a thread per inspection.
                 "--pool",
                 "threads",
                 "-c",
                 "8",
+                "-l",
+                "WARNING",
+            ],
+        )
+        # Webhooks go out from a worker of their own (`notify`): a slow receiver never holds
+        # an inspection's thread.
+        self._spawn(
+            "notify",
+            [
+                str(bin_dir / "celery"),
+                "--quiet",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                NOTIFY_QUEUE,
+                "--pool",
+                "threads",
+                "-c",
+                "2",
+                "-n",
+                "notify@%h",
                 "-l",
                 "WARNING",
             ],
