@@ -57,6 +57,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.children: list[subprocess.Popen[bytes]] = []
+        # Results that leave Kensa (webhooks, MQTT) carry absolute links to this server.
+        self.public_url = settings.KENSA_PUBLIC_URL or f"http://{options['host']}:{options['port']}"
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             self._ensure_redis()
@@ -299,7 +301,7 @@ class Command(BaseCommand):
     # --- processes -----------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> None:
         # KENSA_DEMO: plain http on a laptop (no Secure cookies, no HSTS), /metrics open.
-        env = {**os.environ, "KENSA_DEMO": "true", **(extra_env or {})}
+        env = {**os.environ, "KENSA_DEMO": "true", "KENSA_PUBLIC_URL": self.public_url, **(extra_env or {})}
         self.children.append(subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True))
 
     def _stop_children(self) -> None:
