@@ -20,14 +20,23 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from inspection.admin import InspectionAdmin, ReadOnlyAdminMixin
+from inspection.admin import InspectionAdmin, ReadOnlyAdminMixin, VisibleModelFilter
 from inspection.errors import KensaError
 from inspection.models import Defect, Inspection
+from lines.admin import LineLimitedAdminMixin, VisibleLineFilter, VisibleStationFilter
+from lines.selectors import line_limited, visible_line_ids_for_user
 from results.review.constants import EXPORT_PERMISSION, REVIEW_PERMISSION, Decision, Disposition
 from results.review.export import inspections_csv
 from results.review.filters import QUEUE_PARAMETER, DefectLabelFilter, ReviewQueueFilter, ReviewStateFilter
 from results.review.models import DefectReview, PartDisposition
-from results.review.selectors import QUEUE_ORDERING, defects_with_state, dispositions_of, model_quality, review_queue
+from results.review.selectors import (
+    QUEUE_ORDERING,
+    defects_with_state,
+    dispositions_of,
+    model_quality,
+    queue_next,
+    review_queue,
+)
 from results.review.services import (
     defect_review_record,
     defects_confirm_unreviewed,
@@ -37,21 +46,23 @@ from results.review.services import (
 
 
 @admin.register(DefectReview)
-class DefectReviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[DefectReview]):
+class DefectReviewAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[DefectReview]):
     """QA's decisions on defects: an audit trail, so nobody edits or deletes one by hand."""
 
     list_display = ["at", "defect", "decision", "new_label", "by", "previous"]
-    list_filter = ["decision", "defect__inspection__line"]
+    list_filter = ["decision", ("defect__inspection__line", VisibleLineFilter)]
+    line_field = "defect__inspection__line_id"
     search_fields = ["defect__inspection__serial", "by"]
     list_select_related = ["defect", "previous"]
 
 
 @admin.register(PartDisposition)
-class PartDispositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[PartDisposition]):
+class PartDispositionAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[PartDisposition]):
     """QA's dispositions of parts: an audit trail, like DefectReviewAdmin."""
 
     list_display = ["at", "inspection", "disposition", "escape", "by", "previous"]
-    list_filter = ["disposition", "escape", "inspection__line"]
+    list_filter = ["disposition", "escape", ("inspection__line", VisibleLineFilter)]
+    line_field = "inspection__line_id"
     search_fields = ["inspection__serial", "by"]
     list_select_related = ["inspection__line", "previous"]
 
@@ -87,10 +98,10 @@ class InspectionReviewAdmin(InspectionAdmin):
         ReviewStateFilter,
         "verdict",
         "status",
-        "line",
-        "station",
+        ("line", VisibleLineFilter),
+        ("station", VisibleStationFilter),
         DefectLabelFilter,
-        "model",
+        ("model", VisibleModelFilter),
         "received_at",
         "error_code",
     ]
@@ -112,7 +123,8 @@ class InspectionReviewAdmin(InspectionAdmin):
         # The queue is built here rather than in its filter: the admin orders the root queryset
         # before any filter runs, and ordering by the rank needs its annotation first.
         if self.in_queue(request):
-            queue = review_queue(self.model._default_manager.get_queryset())
+            rows = line_limited(self.model._default_manager.get_queryset(), visible_line_ids_for_user(request.user))
+            queue = review_queue(rows)
             return queue.select_related(*self.list_select_related).order_by(*QUEUE_ORDERING)
         return super().get_queryset(request)
 
@@ -178,6 +190,8 @@ class InspectionReviewAdmin(InspectionAdmin):
         model = inspection.model
         labels = list(model.labels) if model else []
         defects = defects_with_state(inspection)
+        visible = line_limited(Inspection.objects.all(), visible_line_ids_for_user(request.user))
+        following = queue_next(visible, after=inspection)
         return {
             "review": {
                 "inspection": inspection,
@@ -190,6 +204,7 @@ class InspectionReviewAdmin(InspectionAdmin):
                 "labels": labels,
                 "decisions": Decision.choices,
                 "can_review": self.has_review_permission(request),
+                "next_url": reverse("admin:inspection_inspection_change", args=[following.pk]) if following else None,
                 "opts": self.opts,
             }
         }
@@ -252,7 +267,7 @@ class InspectionReviewAdmin(InspectionAdmin):
             **self.admin_site.each_context(request),
             "title": "Model quality from QA reviews",
             "opts": self.opts,
-            "rows": model_quality(),
+            "rows": model_quality(line_ids=visible_line_ids_for_user(request.user)),
             "dispositions": Disposition.choices,
         }
         return TemplateResponse(request, "admin/results/review/quality.html", context)
