@@ -14,6 +14,7 @@ from django.contrib.admin.views.main import ORDER_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -26,7 +27,7 @@ from inspection.models import Defect, Inspection
 from lines.admin import LineLimitedAdminMixin, VisibleLineFilter, VisibleStationFilter
 from lines.selectors import line_limited, visible_line_ids_for_user
 from results.review.constants import EXPORT_PERMISSION, REVIEW_PERMISSION, Decision, Disposition
-from results.review.export import inspections_csv
+from results.review.export import dataset_zip, inspections_csv
 from results.review.filters import QUEUE_PARAMETER, DefectLabelFilter, ReviewQueueFilter, ReviewStateFilter
 from results.review.models import DefectReview, PartDisposition
 from results.review.selectors import (
@@ -105,7 +106,7 @@ class InspectionReviewAdmin(InspectionAdmin):
         "received_at",
         "error_code",
     ]
-    actions = [*InspectionAdmin.actions, "confirm_defects", "disposition_pass"]
+    actions = [*InspectionAdmin.actions, "confirm_defects", "disposition_pass", "export_dataset"]
     list_display = ["received" if name == "received_at" else name for name in InspectionAdmin.list_display]
 
     @admin.display(description="received", ordering="received_at")
@@ -115,6 +116,9 @@ class InspectionReviewAdmin(InspectionAdmin):
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
 
     def in_queue(self, request: HttpRequest) -> bool:
         return request.GET.get(QUEUE_PARAMETER) == "1"
@@ -150,6 +154,14 @@ class InspectionReviewAdmin(InspectionAdmin):
         )
         note = f" ({skipped} skipped: unfinished, or failed by the model, which needs a reason each)" if skipped else ""
         self.message_user(request, f"{passed} parts passed{note}.", messages.SUCCESS)
+
+    @admin.action(description="Export the reviewed ones as a training data set (zip)", permissions=["export"])
+    def export_dataset(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> HttpResponseBase | None:
+        try:
+            return dataset_zip(queryset)
+        except KensaError as refusal:
+            self.message_user(request, f"{refusal.message} ({refusal.code})", messages.ERROR)
+            return None
 
     # --- pages --------------------------------------------------------------------------------
 

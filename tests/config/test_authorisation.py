@@ -398,6 +398,8 @@ ACTIONS: dict[str, ActionRow] = {
     "inspection.defect:delete_selected": ActionRow(spare("defect"), False),
     "inspection.inspection:confirm_defects": ActionRow(spare("unreviewed"), True),
     "inspection.inspection:disposition_pass": ActionRow(spare("passed"), True),
+    # A download: it writes nothing (tests/results/test_dataset_export.py checks the zip).
+    "inspection.inspection:export_dataset": ActionRow(spare("passed"), False),
     "results.defectreview:delete_selected": ActionRow(spare("defect_review"), False),
     "results.partdisposition:delete_selected": ActionRow(spare("disposition"), False),
 }
