@@ -71,6 +71,9 @@ class ProductionLineAdmin(LineLimitedAdminMixin, admin.ModelAdmin[ProductionLine
     # lines know no models.
     actions: list[Any] = []
     line_field = "id"
+    # The model is chosen by promotion and roll-back only (their own permission, recorded as
+    # model events): editing a line's settings must not swap the model that judges its parts.
+    readonly_fields = ["inspection_model"]
 
 
 @admin.register(Station)
