@@ -176,6 +176,11 @@ class InspectionReviewAdmin(InspectionAdmin):
                 name="inspection_inspection_review_defect",
             ),
             path(
+                "<path:object_id>/review/next/",
+                wrap(self.next_view),
+                name="inspection_inspection_review_next",
+            ),
+            path(
                 "<path:object_id>/review/disposition/",
                 wrap(require_POST(self.disposition_view)),
                 name="inspection_inspection_review_disposition",
@@ -202,8 +207,6 @@ class InspectionReviewAdmin(InspectionAdmin):
         model = inspection.model
         labels = list(model.labels) if model else []
         defects = defects_with_state(inspection)
-        visible = line_limited(Inspection.objects.all(), visible_line_ids_for_user(request.user))
-        following = queue_next(visible, after=inspection)
         return {
             "review": {
                 "inspection": inspection,
@@ -216,7 +219,6 @@ class InspectionReviewAdmin(InspectionAdmin):
                 "labels": labels,
                 "decisions": Decision.choices,
                 "can_review": self.has_review_permission(request),
-                "next_url": reverse("admin:inspection_inspection_change", args=[following.pk]) if following else None,
                 "opts": self.opts,
             }
         }
@@ -264,6 +266,22 @@ class InspectionReviewAdmin(InspectionAdmin):
             escape = " It is recorded as an escape." if record.escape else ""
             self.message_user(request, f"Part {inspection.serial}: {record.disposition}.{escape}")
         return self._back(inspection)
+
+    def next_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The `n` key: the inspection after this one in the review queue of the user's lines
+        (selectors.queue_next), worked out when asked, so that reviews others made meanwhile
+        count, and a page's load never pays for ranking the queue."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        inspection = self.get_object(request, object_id)
+        if inspection is None:
+            raise Http404("No inspection has this id.")
+        visible = line_limited(Inspection.objects.all(), visible_line_ids_for_user(request.user))
+        following = queue_next(visible, after=inspection)
+        if following is None:
+            self.message_user(request, "The review queue holds nothing else.")
+            return HttpResponseRedirect(reverse("admin:inspection_inspection_changelist") + f"?{QUEUE_PARAMETER}=1")
+        return HttpResponseRedirect(reverse("admin:inspection_inspection_change", args=[following.pk]))
 
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The list as filtered on the changelist (the same query string), as CSV."""

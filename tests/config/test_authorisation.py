@@ -175,6 +175,10 @@ URLS: dict[str, Row] = {
         body=b"disposition=pass",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     ),
+    # The `n` key: a redirect to the queue's next inspection, for whoever may view inspections.
+    "admin/inspection/inspection/<path:object_id>/review/next/": Row(
+        "/admin/inspection/inspection/{inspection}/review/next/", staff_only(viewer=OK, superuser=OK)
+    ),
     "admin/inspection/inspection/export.csv": Row(
         "/admin/inspection/inspection/export.csv", staff_only(viewer=403, superuser=OK)
     ),

@@ -249,6 +249,13 @@ def review_post(client: Client, target: Side) -> object:
     return response.status_code
 
 
+def next_in_queue(client: Client, target: Side) -> object:
+    response = client.get(f"/admin/inspection/inspection/{target.inspection.id}/review/next/")
+    if response.status_code == 302:
+        return "login" if response["Location"].startswith("/admin/login/") else "redirect"
+    return response.status_code
+
+
 def websocket_refusal(seen: bool) -> str:
     return "hello" if seen else f"closed {CLOSE_UNKNOWN_LINE}"
 
@@ -284,6 +291,8 @@ def expectations(role: str, seen: bool) -> dict[str, object]:
     cells["admin review decision"] = (
         "login" if not staff else ("recorded" if seen else 404) if role in REVIEWERS else 403
     )
+    # Every staff role views inspections.
+    cells["admin next in queue"] = ("redirect" if seen else 404) if staff else "login"
     cells["admin CSV export"] = "login" if not staff else seen if role in REVIEWERS else 403
     cells["admin quality page"] = "login" if not staff else seen if role in REVIEWERS | PROMOTERS else 403
     cells["admin action confirm defects"] = role in REVIEWERS and seen
@@ -303,6 +312,7 @@ CHECKS: dict[str, Check] = {
     **{f"admin list {model}": admin_changelist(model) for model in ADMIN_VIEW},
     **{f"admin change {model}": admin_change(model) for model in ADMIN_VIEW},
     "admin review decision": review_post,
+    "admin next in queue": next_in_queue,
     "admin CSV export": shows("/admin/inspection/inspection/export.csv", lambda t: t.inspection.id),
     "admin quality page": shows("/admin/inspection/inspection/quality/", lambda t: f"<td>{t.line.code}</td>"),
     "admin action confirm defects": action(

@@ -1,5 +1,5 @@
 // QA review: zoom the image (buttons, + / - / 0 keys, ctrl + wheel), c / r to confirm or reject
-// the next defect, n for the next inspection of the review queue (the server works out which), and highlight a defect's box when its row is hovered. Served by Kensa: plants are often offline.
+// the next defect, n for the next inspection of the review queue (the server works out which when asked), and highlight a defect's box when its row is hovered. Served by Kensa: plants are often offline.
 "use strict";
 (function () {
   const review = document.getElementById("kensa-review");
