@@ -9,11 +9,14 @@ from inspection import health
 from inspection.errors import error_body
 from inspection.serving.gate import host_invalid
 from inspection.serving.private import private
+from results import accounts
 from results import views as dashboards
 
 urlpatterns = [
     path("", dashboards.line_index, name="line-index"),
     path("lines/<slug:line_code>/", dashboards.line_dashboard, name="line-dashboard"),
+    path("login/", accounts.SignInView.as_view(), name="login"),
+    path("logout/", accounts.SignOutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("inspection.ingest.urls")),
     path("api/v1/", include("results.api.inspection_urls")),

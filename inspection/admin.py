@@ -12,7 +12,7 @@ from inspection.errors import KensaError
 from inspection.inference.registry import model_promote, model_rollback
 from inspection.lifecycle.sweeper import inspections_requeue
 from inspection.models import Defect, Inspection, InspectionModel, ModelEvent
-from lines.admin import ProductionLineAdmin
+from lines.admin import LineLimitedAdminMixin, ProductionLineAdmin, VisibleLineFilter, visible_choices_filter
 from lines.models import ProductionLine
 
 PROMOTE_PERMISSION = "inspection.promote_inspectionmodel"
@@ -40,9 +40,12 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(InspectionModel)
-class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
+class InspectionModelAdmin(LineLimitedAdminMixin, admin.ModelAdmin[InspectionModel]):
+    """Versions of the user's lines only (a version for no line is a superuser's or a plant
+    admin's to see), so a supervisor promotes on their own lines alone."""
+
     list_display = ["name", "version", "line", "stage", "task", "architecture", "input_size", "created_at"]
-    list_filter = ["stage", "line", "task", "architecture"]
+    list_filter = ["stage", ("line", VisibleLineFilter), "task", "architecture"]
     search_fields = ["name", "version", "sha256"]
     readonly_fields = ["sha256", "stage", "created_at"]
     actions = ["promote"]
@@ -71,10 +74,13 @@ class InspectionModelAdmin(admin.ModelAdmin[InspectionModel]):
         self.message_user(request, f"{event.model} now serves line {event.line}.", messages.SUCCESS)
 
 
+VisibleModelFilter = visible_choices_filter("line_id")
+
+
 @admin.register(ModelEvent)
-class ModelEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ModelEvent]):
+class ModelEventAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[ModelEvent]):
     list_display = ["at", "line", "action", "model", "previous", "by"]
-    list_filter = ["action", "line"]
+    list_filter = ["action", ("line", VisibleLineFilter)]
     readonly_fields = ["at", "line", "action", "model", "previous", "by"]
 
 
@@ -86,9 +92,9 @@ class DefectInline(ReadOnlyAdminMixin, admin.TabularInline[Defect, Inspection]):
 
 
 @admin.register(Inspection)
-class InspectionAdmin(admin.ModelAdmin[Inspection]):
+class InspectionAdmin(LineLimitedAdminMixin, admin.ModelAdmin[Inspection]):
     list_display = ["id", "line", "station", "serial", "status", "verdict", "error_code", "received_at"]
-    list_filter = ["status", "verdict", "line", "error_code"]
+    list_filter = ["status", "verdict", ("line", VisibleLineFilter), "error_code"]
     search_fields = ["serial", "=id"]
     date_hierarchy = "received_at"
     list_select_related = ["line", "station__line"]

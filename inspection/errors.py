@@ -122,6 +122,8 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "review_label_invalid": (400, "A relabel names no other label of the model version; other decisions name none."),
     "review_reason_required": (400, "A disposition that contradicts the model's verdict needs a reason."),
     "review_not_finished": (409, "The inspection has no verdict to review yet."),
+    "dataset_empty": (409, "No reviewed inspection matches the data set export's choice."),
+    "dataset_labels_differ": (409, "The data set would mix model versions with different labels."),
     # The server side
     "database_unavailable": (503, "The database is down; nothing was stored. Retry shortly."),
     "storage_unavailable": (503, "The image store could not write durably; nothing was stored. Retry shortly."),

@@ -1,10 +1,12 @@
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from lines.models import Station
+from lines.selectors import visible_line_ids_for_user
 
 
 def station_of(request: Request) -> Station | None:
@@ -31,10 +33,11 @@ def visible_line_id(request: Request) -> int | None:
 
 
 class CanSeeInspection(BasePermission):
-    """Plant users see every inspection; a station only those of its own line.
+    """A station sees only its own line's inspections, a plant user those of the lines they
+    see (lines.selectors.visible_line_ids_for_user).
 
-    The line scope is applied to the lookup (`visible_line_id`); the object check stays as a
-    second lock, should a view ever fetch a row without it.
+    The line scope is applied to the lookup (`visible_line_id`, and the readers' line ids);
+    the object check stays as a second lock, should a view ever fetch a row without it.
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
@@ -42,4 +45,9 @@ class CanSeeInspection(BasePermission):
 
     def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         line_id = visible_line_id(request)
-        return line_id is None or obj.line_id == line_id
+        if line_id is not None:
+            return bool(obj.line_id == line_id)
+        if isinstance(request.user, AbstractBaseUser):  # a plant user (API clients have their own)
+            line_ids = visible_line_ids_for_user(request.user)
+            return line_ids is None or obj.line_id in line_ids
+        return True

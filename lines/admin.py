@@ -1,11 +1,56 @@
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.db.models import Field, ForeignKey, Model, QuerySet
+from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
-from lines.models import ProductionLine, Station
+from lines.models import LineAccess, ProductionLine, Station
+from lines.selectors import line_limited, visible_line_ids_for_user
 from lines.services import station_rotate_key
+
+
+class LineLimitedAdminMixin:
+    """For the admin of anything that belongs to a line: its list, its pages, its actions and
+    its exports see only the user's lines (lines.selectors.visible_line_ids_for_user), so a
+    row of another line is "not found" (the admin sends the user back to its index), and an
+    action POSTed with its id leaves it alone. Line choices in forms are limited the same way.
+
+    `line_field` is the lookup from the row to its line's id."""
+
+    line_field = "line_id"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return line_limited(queryset, visible_line_ids_for_user(request.user), self.line_field)
+
+    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if db_field.related_model is ProductionLine and isinstance(formfield, ModelChoiceField):
+            line_ids = visible_line_ids_for_user(request.user)
+            formfield.queryset = line_limited(formfield.queryset, line_ids, "id")  # type: ignore[arg-type]
+        return formfield
+
+
+def visible_choices_filter(line_field: str, *related: str) -> type[admin.RelatedFieldListFilter]:
+    """A list filter on a relation (a line, a station, a model) that offers only the choices on
+    the user's lines: the stock filter would list every line's codes to everyone. `related`
+    are select_related paths for the choices' names."""
+
+    class VisibleChoicesFilter(admin.RelatedFieldListFilter):
+        def field_choices(self, field: Field, request: HttpRequest, model_admin: Any) -> Any:
+            related_model: type[Model] = field.related_model  # type: ignore[assignment]
+            choices = related_model._default_manager.select_related(*related)
+            choices = line_limited(choices, visible_line_ids_for_user(request.user), line_field)
+            return [(str(choice.pk), str(choice)) for choice in choices]
+
+    return VisibleChoicesFilter
+
+
+VisibleLineFilter = visible_choices_filter("id")
+VisibleStationFilter = visible_choices_filter("line_id", "line")
 
 
 class StationInline(admin.TabularInline[Station, ProductionLine]):
@@ -17,7 +62,7 @@ class StationInline(admin.TabularInline[Station, ProductionLine]):
 
 
 @admin.register(ProductionLine)
-class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
+class ProductionLineAdmin(LineLimitedAdminMixin, admin.ModelAdmin[ProductionLine]):
     list_display = ["code", "name", "priority", "active", "deadline_seconds", "inspection_model"]
     list_filter = ["priority", "active"]
     search_fields = ["code", "name"]
@@ -25,12 +70,16 @@ class ProductionLineAdmin(admin.ModelAdmin[ProductionLine]):
     # The model registry re-registers this admin with its roll-back action (inspection/admin.py):
     # lines know no models.
     actions: list[Any] = []
+    line_field = "id"
+    # The model is chosen by promotion and roll-back only (their own permission, recorded as
+    # model events): editing a line's settings must not swap the model that judges its parts.
+    readonly_fields = ["inspection_model"]
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin[Station]):
+class StationAdmin(LineLimitedAdminMixin, admin.ModelAdmin[Station]):
     list_display = ["__str__", "name", "active", "key_prefix", "created_at"]
-    list_filter = ["active", "line"]
+    list_filter = ["active", ("line", VisibleLineFilter)]
     search_fields = ["code", "name", "line__code"]
     readonly_fields = ["key_prefix", "created_at"]
     actions = ["rotate_keys"]
@@ -48,3 +97,22 @@ class StationAdmin(admin.ModelAdmin[Station]):
         for station in queryset.select_related("line"):
             key = station_rotate_key(station=station)
             messages.warning(request, f"New API key for {station} (shown once): {key}")
+
+
+class LineAccessInline(admin.StackedInline[LineAccess, Any]):
+    """On the user's page: which lines the user sees (none without a record)."""
+
+    model = LineAccess
+    can_delete = True
+    filter_horizontal = ["lines"]
+    verbose_name_plural = "line access (none: the user sees no line, unless a superuser or a plant admin)"
+
+
+class UserWithLinesAdmin(UserAdmin):
+    """The user's admin with the lines the user sees."""
+
+    inlines = [*UserAdmin.inlines, LineAccessInline]
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithLinesAdmin)

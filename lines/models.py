@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -81,3 +82,28 @@ class Station(models.Model):
         self.key_prefix = prefix
         self.key_hash = hash_station_key(key)
         return key
+
+
+class LineAccess(models.Model):
+    """Which lines a plant user sees: on dashboards, their live feeds, the API read with a
+    session, images and the admin's lists.
+
+    A user without one sees no line (an account made for something else shows nothing by
+    accident); superusers and holders of `lines.see_every_line` (the plant admins' group) see
+    every line without one. `all_lines` is an explicit choice, as on API clients: deleting the
+    last line of a limited user must not let that user see every line.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="line_access")
+    all_lines = models.BooleanField(default=False, help_text="Sees every line, present and future.")
+    lines = models.ManyToManyField(
+        ProductionLine, blank=True, related_name="+", help_text="The lines the user sees, unless all lines."
+    )
+
+    class Meta:
+        verbose_name = "line access"
+        verbose_name_plural = "line access"
+        permissions = [("see_every_line", "Can see every line without a line access record")]
+
+    def __str__(self) -> str:
+        return f"line access of {self.user}"

@@ -5,8 +5,9 @@ import time
 from typing import Any, cast
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 
-from lines.models import Station, hash_station_key
+from lines.models import LineAccess, Station, hash_station_key
 
 # key hash -> (looked up at, station with its line, or None for an unknown key). Every upload
 # authenticates, and the lookup was a fifth of an upload's CPU; stations change rarely. A
@@ -48,3 +49,39 @@ def forget_stations(**_signal: Any) -> None:
     """Drop every cached lookup: a station or a line changed."""
     with _stations_lock:
         _stations.clear()
+
+
+SEE_EVERY_LINE = "lines.see_every_line"
+_LINE_IDS_ATTRIBUTE = "_kensa_line_ids"  # the answer, kept on the user object for its request
+
+
+def visible_line_ids_for_user(user: Any) -> frozenset[int] | None:
+    """The ids of the lines a plant user (a User, or AnonymousUser) sees; None for every line.
+
+    Superusers and holders of `lines.see_every_line` see every line; otherwise the user's
+    LineAccess decides, and a user without one sees none. The answer is kept on the user
+    object, which lives as long as its request (or WebSocket connection): a page asks often.
+    """
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, _LINE_IDS_ATTRIBUTE, NOT_CACHED)
+    if cached is not NOT_CACHED:
+        return cast("frozenset[int] | None", cached)
+    answer: frozenset[int] | None
+    if user.is_superuser or user.has_perm(SEE_EVERY_LINE):
+        answer = None
+    else:
+        access = LineAccess.objects.filter(user_id=user.pk).first()
+        if access is None:
+            answer = frozenset()
+        elif access.all_lines:
+            answer = None
+        else:
+            answer = frozenset(access.lines.values_list("id", flat=True))
+    setattr(user, _LINE_IDS_ATTRIBUTE, answer)
+    return answer
+
+
+def line_limited(queryset: QuerySet, line_ids: frozenset[int] | None, field: str = "line_id") -> QuerySet:
+    """`queryset` narrowed to the lines in `line_ids` (None: no limit)."""
+    return queryset if line_ids is None else queryset.filter(Q(**{f"{field}__in": line_ids}))

@@ -2,18 +2,20 @@ from django.contrib import admin
 
 from inspection.admin import ReadOnlyAdminMixin
 from inspection.models import Defect
+from lines.admin import LineLimitedAdminMixin, VisibleLineFilter
 from results.mes import admin as mes_admin  # noqa: F401  (registers API clients)
 from results.review import admin as review_admin  # noqa: F401  (QA review; re-registers inspections)
 from results.webhooks import admin as webhooks_admin  # noqa: F401  (webhook subscriptions and deliveries)
 
 
 @admin.register(Defect)
-class DefectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Defect]):
+class DefectAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Defect]):
     """Defects are the model's own output, written with the verdict: they are read here, never
     added, edited or deleted by hand (QA's judgement will be its own records beside them)."""
 
     list_display = ["inspection", "label", "confidence", "area"]
-    list_filter = ["label"]
+    list_filter = ["label", ("inspection__line", VisibleLineFilter)]
+    line_field = "inspection__line_id"
     search_fields = ["inspection__serial", "label"]
     list_select_related = ["inspection__line"]
     raw_id_fields = ["inspection"]

@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from lines.models import ProductionLine
+from lines.selectors import line_limited, visible_line_ids_for_user
 from results.live import line_group
 
 # Close codes in the 4000 range are the application's own (RFC 6455 §7.4.2).
@@ -14,8 +15,11 @@ CLOSE_UNKNOWN_LINE = 4404
 
 
 @database_sync_to_async
-def _line_exists(code: str) -> bool:
-    return ProductionLine.objects.filter(code=code).exists()
+def _line_visible(code: str, user: Any) -> bool:
+    """The line exists and the user sees it (lines.selectors): a line hidden from the user is
+    refused as an unknown one, so its code cannot be probed."""
+    lines = line_limited(ProductionLine.objects.filter(code=code), visible_line_ids_for_user(user), "id")
+    return lines.exists()
 
 
 class LineFeedConsumer(AsyncJsonWebsocketConsumer):
@@ -28,7 +32,7 @@ class LineFeedConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await _line_exists(code):
+        if not await _line_visible(code, user):
             await self.close(code=CLOSE_UNKNOWN_LINE)
             return
         self.group = line_group(code)

@@ -1,11 +1,12 @@
-"""Dashboard pages for operators and supervisors."""
+"""Dashboard pages for operators and supervisors: the lines they see (lines.selectors)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from inspection.payloads import inspections_json
 from lines.models import ProductionLine
+from lines.selectors import line_limited, visible_line_ids_for_user
 from results.api.pagination import cursor_after
 from results.selectors import recent_inspections
 
@@ -14,12 +15,19 @@ RECENT_ON_FIRST_PAINT = 40
 
 @login_required
 def line_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "results/index.html", {"lines": ProductionLine.objects.order_by("code")})
+    lines = line_limited(ProductionLine.objects.order_by("code"), visible_line_ids_for_user(request.user), "id")
+    return render(request, "results/index.html", {"lines": lines})
 
 
 @login_required
 def line_dashboard(request: HttpRequest, line_code: str) -> HttpResponse:
-    line = get_object_or_404(ProductionLine.objects.select_related("inspection_model"), code=line_code)
+    # A line the user may not see is answered as one that does not exist.
+    visible = line_limited(
+        ProductionLine.objects.select_related("inspection_model"), visible_line_ids_for_user(request.user), "id"
+    )
+    line = visible.filter(code=line_code).first()
+    if line is None:
+        raise Http404("No line has this code.")
     rows = recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)
     # The feed resumes from here over REST after a reconnect (the live push is at most once).
     cursor = cursor_after(rows, default="") or ""

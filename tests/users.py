@@ -1,16 +1,37 @@
 """Plant users for permission tests: who is signed in, and with which rights."""
 
+from collections.abc import Sequence
+from typing import Literal
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from lines.models import LineAccess, ProductionLine
 
-def make_user(username: str, *, staff: bool = False, superuser: bool = False, perms: tuple[str, ...] = ()) -> User:
-    """A user with exactly these permissions (`app_label.codename`), or every `view_*` one for `("view_*",)`."""
+EVERY_LINE: Literal["all"] = "all"
+
+
+def make_user(
+    username: str,
+    *,
+    staff: bool = False,
+    superuser: bool = False,
+    perms: tuple[str, ...] = (),
+    lines: Sequence[ProductionLine] | Literal["all"] | None = EVERY_LINE,
+) -> User:
+    """A user with exactly these permissions (`app_label.codename`), or every `view_*` one for `("view_*",)`.
+
+    `lines` are the lines the user sees: every line by default, as tests of other things than
+    line limits want; None for no line access record at all (the user sees no line)."""
     model = get_user_model()
     if superuser:
         return model.objects.create_superuser(username, password="x")
     user = model.objects.create_user(username, password="x", is_staff=staff)
+    if lines == EVERY_LINE:
+        LineAccess.objects.create(user=user, all_lines=True)
+    elif lines is not None:
+        LineAccess.objects.create(user=user).lines.set(lines)
     if perms == ("view_*",):
         user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
     else:

@@ -113,16 +113,21 @@ def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: i
     model.eval()
 
 
-def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 16) -> TrainedModel:
-    """Train on four fifths of `count` synthetic parts; score on the held-out fifth.
+def train_demo_classifier(
+    *, seed: int = 7, count: int = 1250, epochs: int = 16, splits: dict[str, list[SyntheticPart]] | None = None
+) -> TrainedModel:
+    """Train on four fifths of `count` synthetic parts; score on the held-out fifth. `splits`
+    trains on a data set read from a directory instead (inspection.demo.dataset: an export of
+    QA's reviews), on its own train and test splits.
 
     The same seed gives different weights on different processors (torch's CPU kernels round
     differently), so the epochs leave a margin: 12 were not enough on every machine
     (docs/performance.md#demo-model-training)."""
-    splits = make_dataset(seed, count, size=PART_SIZE)
+    if splits is None:
+        splits = make_dataset(seed, count, size=PART_SIZE)
     train_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["train"]])
     train_y = torch.tensor([DEMO_LABELS.index(part.label) for part in splits["train"]])
-    test_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["test"]])
+    test_x = torch.stack([served_input(part, INPUT_SIZE) for part in splits["test"]]) if splits["test"] else None
     with reproducible(seed) as generator:
         model = build_architecture(ARCHITECTURE, len(DEMO_LABELS), TaskType.CLASSIFICATION)
         fit(
@@ -136,7 +141,7 @@ def train_demo_classifier(*, seed: int = 7, count: int = 1250, epochs: int = 16)
         )
         recalibrate_batch_norm(model, train_x)
         with torch.inference_mode():
-            predicted = model(test_x).argmax(dim=1).tolist()
+            predicted = model(test_x).argmax(dim=1).tolist() if test_x is not None else []
     scores = class_scores(
         DEMO_LABELS, [{part.label} for part in splits["test"]], [{DEMO_LABELS[index]} for index in predicted]
     )

@@ -9,11 +9,12 @@ from inspection.errors import ApiError
 from inspection.parsing import LINE_CODE_RULE, is_line_code
 from inspection.permissions import station_of
 from lines.models import ProductionLine
+from lines.selectors import visible_line_ids_for_user
 from results.mes.authentication import ApiClientPrincipal
 from results.mes.constants import Scope
 from results.mes.models import ApiClient
 
-# Plant users logged in to the dashboards read everything; acknowledging and managing webhooks
+# Plant users logged in to the dashboards read (their lines, lines.selectors); acknowledging and managing webhooks
 # are an integration's acts, and need an API client (acknowledgements are per client).
 SESSION_SCOPES = frozenset({Scope.RESULTS_READ, Scope.INSPECTIONS_READ})
 
@@ -23,9 +24,15 @@ def api_client_of(request: Request) -> ApiClient | None:
 
 
 def visible_line_ids(request: Request) -> frozenset[int] | None:
-    """The lines whose inspections the caller may read; None for every line."""
+    """The lines whose inspections the caller may read; None for every line. An API client's
+    are its own; a plant user's come from their line access (lines.selectors); a station's one
+    line is applied by inspection.permissions.visible_line_id."""
     user = request.user
-    return user.line_ids if isinstance(user, ApiClientPrincipal) else None
+    if isinstance(user, ApiClientPrincipal):
+        return user.line_ids
+    if station_of(request) is not None:
+        return None
+    return visible_line_ids_for_user(user)
 
 
 def visible_line_by_code(request: Request, code: str) -> int:

@@ -1,8 +1,11 @@
 """Reads on API clients: who a token names, which lines a client may see, what it acknowledged."""
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef
 
+from lines.selectors import line_limited
 from results.mes.models import Acknowledgement, ApiClient, hash_token
+
+__all__ = ["acknowledged_by", "api_client_by_token", "api_client_line_ids", "line_limited"]
 
 
 def api_client_by_token(token: str) -> ApiClient | None:
@@ -25,8 +28,3 @@ def acknowledged_by(client: ApiClient) -> Exists:
             client=client, inspection=OuterRef("pk"), feed_position=OuterRef("feed_position")
         )
     )
-
-
-def line_limited(queryset: QuerySet, line_ids: frozenset[int] | None, field: str = "line_id") -> QuerySet:
-    """`queryset` narrowed to the lines in `line_ids` (None: no limit)."""
-    return queryset if line_ids is None else queryset.filter(Q(**{f"{field}__in": line_ids}))

@@ -14,20 +14,30 @@ from django.contrib.admin.views.main import ORDER_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from inspection.admin import InspectionAdmin, ReadOnlyAdminMixin
+from inspection.admin import InspectionAdmin, ReadOnlyAdminMixin, VisibleModelFilter
 from inspection.errors import KensaError
 from inspection.models import Defect, Inspection
+from lines.admin import LineLimitedAdminMixin, VisibleLineFilter, VisibleStationFilter
+from lines.selectors import line_limited, visible_line_ids_for_user
 from results.review.constants import EXPORT_PERMISSION, REVIEW_PERMISSION, Decision, Disposition
-from results.review.export import inspections_csv
+from results.review.export import dataset_zip, inspections_csv
 from results.review.filters import QUEUE_PARAMETER, DefectLabelFilter, ReviewQueueFilter, ReviewStateFilter
 from results.review.models import DefectReview, PartDisposition
-from results.review.selectors import QUEUE_ORDERING, defects_with_state, dispositions_of, model_quality, review_queue
+from results.review.selectors import (
+    QUEUE_ORDERING,
+    defects_with_state,
+    dispositions_of,
+    model_quality,
+    queue_next,
+    review_queue,
+)
 from results.review.services import (
     defect_review_record,
     defects_confirm_unreviewed,
@@ -37,21 +47,23 @@ from results.review.services import (
 
 
 @admin.register(DefectReview)
-class DefectReviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[DefectReview]):
+class DefectReviewAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[DefectReview]):
     """QA's decisions on defects: an audit trail, so nobody edits or deletes one by hand."""
 
     list_display = ["at", "defect", "decision", "new_label", "by", "previous"]
-    list_filter = ["decision", "defect__inspection__line"]
+    list_filter = ["decision", ("defect__inspection__line", VisibleLineFilter)]
+    line_field = "defect__inspection__line_id"
     search_fields = ["defect__inspection__serial", "by"]
     list_select_related = ["defect", "previous"]
 
 
 @admin.register(PartDisposition)
-class PartDispositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[PartDisposition]):
+class PartDispositionAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[PartDisposition]):
     """QA's dispositions of parts: an audit trail, like DefectReviewAdmin."""
 
     list_display = ["at", "inspection", "disposition", "escape", "by", "previous"]
-    list_filter = ["disposition", "escape", "inspection__line"]
+    list_filter = ["disposition", "escape", ("inspection__line", VisibleLineFilter)]
+    line_field = "inspection__line_id"
     search_fields = ["inspection__serial", "by"]
     list_select_related = ["inspection__line", "previous"]
 
@@ -87,14 +99,14 @@ class InspectionReviewAdmin(InspectionAdmin):
         ReviewStateFilter,
         "verdict",
         "status",
-        "line",
-        "station",
+        ("line", VisibleLineFilter),
+        ("station", VisibleStationFilter),
         DefectLabelFilter,
-        "model",
+        ("model", VisibleModelFilter),
         "received_at",
         "error_code",
     ]
-    actions = [*InspectionAdmin.actions, "confirm_defects", "disposition_pass"]
+    actions = [*InspectionAdmin.actions, "confirm_defects", "disposition_pass", "export_dataset"]
     list_display = ["received" if name == "received_at" else name for name in InspectionAdmin.list_display]
 
     @admin.display(description="received", ordering="received_at")
@@ -105,6 +117,9 @@ class InspectionReviewAdmin(InspectionAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
 
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
+
     def in_queue(self, request: HttpRequest) -> bool:
         return request.GET.get(QUEUE_PARAMETER) == "1"
 
@@ -112,7 +127,8 @@ class InspectionReviewAdmin(InspectionAdmin):
         # The queue is built here rather than in its filter: the admin orders the root queryset
         # before any filter runs, and ordering by the rank needs its annotation first.
         if self.in_queue(request):
-            queue = review_queue(self.model._default_manager.get_queryset())
+            rows = line_limited(self.model._default_manager.get_queryset(), visible_line_ids_for_user(request.user))
+            queue = review_queue(rows)
             return queue.select_related(*self.list_select_related).order_by(*QUEUE_ORDERING)
         return super().get_queryset(request)
 
@@ -139,6 +155,14 @@ class InspectionReviewAdmin(InspectionAdmin):
         note = f" ({skipped} skipped: unfinished, or failed by the model, which needs a reason each)" if skipped else ""
         self.message_user(request, f"{passed} parts passed{note}.", messages.SUCCESS)
 
+    @admin.action(description="Export the reviewed ones as a training data set (zip)", permissions=["export"])
+    def export_dataset(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> HttpResponseBase | None:
+        try:
+            return dataset_zip(queryset)
+        except KensaError as refusal:
+            self.message_user(request, f"{refusal.message} ({refusal.code})", messages.ERROR)
+            return None
+
     # --- pages --------------------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
@@ -150,6 +174,11 @@ class InspectionReviewAdmin(InspectionAdmin):
                 "<path:object_id>/review/defects/<int:defect_id>/",
                 wrap(require_POST(self.defect_review_view)),
                 name="inspection_inspection_review_defect",
+            ),
+            path(
+                "<path:object_id>/review/next/",
+                wrap(self.next_view),
+                name="inspection_inspection_review_next",
             ),
             path(
                 "<path:object_id>/review/disposition/",
@@ -238,6 +267,22 @@ class InspectionReviewAdmin(InspectionAdmin):
             self.message_user(request, f"Part {inspection.serial}: {record.disposition}.{escape}")
         return self._back(inspection)
 
+    def next_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The `n` key: the inspection after this one in the review queue of the user's lines
+        (selectors.queue_next), worked out when asked, so that reviews others made meanwhile
+        count, and a page's load never pays for ranking the queue."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        inspection = self.get_object(request, object_id)
+        if inspection is None:
+            raise Http404("No inspection has this id.")
+        visible = line_limited(Inspection.objects.all(), visible_line_ids_for_user(request.user))
+        following = queue_next(visible, after=inspection)
+        if following is None:
+            self.message_user(request, "The review queue holds nothing else.")
+            return HttpResponseRedirect(reverse("admin:inspection_inspection_changelist") + f"?{QUEUE_PARAMETER}=1")
+        return HttpResponseRedirect(reverse("admin:inspection_inspection_change", args=[following.pk]))
+
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """The list as filtered on the changelist (the same query string), as CSV."""
         if not (self.has_view_permission(request) and request.user.has_perm(EXPORT_PERMISSION)):
@@ -252,7 +297,7 @@ class InspectionReviewAdmin(InspectionAdmin):
             **self.admin_site.each_context(request),
             "title": "Model quality from QA reviews",
             "opts": self.opts,
-            "rows": model_quality(),
+            "rows": model_quality(line_ids=visible_line_ids_for_user(request.user)),
             "dispositions": Disposition.choices,
         }
         return TemplateResponse(request, "admin/results/review/quality.html", context)

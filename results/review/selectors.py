@@ -63,8 +63,9 @@ def reviewed() -> Q:
     )
 
 
-# The queue's order: its rank, then the newest first within a rank.
-QUEUE_ORDERING = ("queue_rank", "-received_at")
+# The queue's order: its rank, then the newest first within a rank (the id settles ties, so
+# "next" is always the same one).
+QUEUE_ORDERING = ("queue_rank", "-received_at", "id")
 
 
 def review_queue(queryset: QuerySet[Inspection]) -> QuerySet[Inspection]:
@@ -91,6 +92,26 @@ def review_queue(queryset: QuerySet[Inspection]) -> QuerySet[Inspection]:
         )
     )
     return ranked.filter(~reviewed(), queue_rank__lt=3)
+
+
+def queue_next(queryset: QuerySet[Inspection], *, after: Inspection) -> Inspection | None:
+    """The inspection that follows `after` in the review queue made of `queryset` (the lines
+    the reviewer sees): the next in QUEUE_ORDERING when `after` is in the queue, else (QA has
+    just reviewed it, or opened one from outside the queue) the queue's head. After the last
+    one it starts again from the head; None when the queue holds nothing else."""
+    queue = review_queue(queryset)
+    others = queue.exclude(pk=after.pk).order_by(*QUEUE_ORDERING)
+    place = queue.filter(pk=after.pk).values("queue_rank", "received_at").first()  # type: ignore[misc]
+    if place is not None:
+        rank, received = place["queue_rank"], place["received_at"]
+        following = others.filter(
+            Q(queue_rank__gt=rank)
+            | Q(queue_rank=rank, received_at__lt=received)
+            | Q(queue_rank=rank, received_at=received, id__gt=after.pk)
+        ).first()
+        if following is not None:
+            return following
+    return others.first()
 
 
 def defects_with_state(inspection: Inspection) -> list[Defect]:

@@ -42,8 +42,9 @@ APP_INDEX = "admin app index (app_list)"
 CALLERS = ["anonymous", "station", "other_station", "api_token", "plain_user", "viewer", "superuser"]
 
 Outcome = str | int  # OK, LOGIN, or the exact status of a refusal
-OK = "allowed"  # 2xx, or a redirect anywhere but the login page
-LOGIN = "302 to login"
+OK = "allowed"  # 2xx, or a redirect anywhere but a login page
+LOGIN = "302 to login"  # the admin's
+SIGN_IN = "302 to Kensa's sign-in page"  # the dashboards' (operators are not staff)
 
 
 def everyone(outcome: Outcome) -> dict[str, Outcome]:
@@ -56,8 +57,10 @@ def staff_only(*, viewer: Outcome, superuser: Outcome) -> dict[str, Outcome]:
     return {**everyone(LOGIN), "viewer": viewer, "superuser": superuser}
 
 
-# Dashboards: any signed-in plant user (operators are not staff); keys and tokens are for the API.
-SIGNED_IN = {**everyone(LOGIN), "plain_user": OK, "viewer": OK, "superuser": OK}
+# Dashboards: any signed-in plant user who sees the line (operators are not staff; line A is
+# the plain user's, every line the viewer's); keys and tokens are for the API.
+# tests/config/test_roles.py checks the lines a user does not see.
+SIGNED_IN = {**everyone(SIGN_IN), "plain_user": OK, "viewer": OK, "superuser": OK}
 # One inspection of line A: plant users, and line A's own station; line B's station is told
 # what an unknown id gets (404), so ids of other lines cannot be probed.
 INSPECTION_OF_LINE_A = {**everyone(OK), "anonymous": 401, "other_station": 404}
@@ -83,6 +86,10 @@ TUS = {"Tus-Resumable": "1.0.0"}
 URLS: dict[str, Row] = {
     "": Row("/", SIGNED_IN),
     "lines/<slug:line_code>/": Row("/lines/{line_a_code}/", SIGNED_IN),
+    # Kensa's own sign-in page: open to all (a signed-in user is sent on to the dashboards);
+    # signing out is a POST and ends on the sign-in page.
+    "login/": Row("/login/", everyone(OK)),
+    "logout/": Row("/logout/", everyone(SIGN_IN), method="post", signs_out=True),
     # Raw upload naming line A: its own station is accepted; line B's station is refused for
     # the line (403 line_mismatch); any other caller is asked for a station key.
     "api/v1/inspections/": Row(
@@ -178,6 +185,10 @@ URLS: dict[str, Row] = {
         method="post",
         body=b"disposition=pass",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    # The `n` key: a redirect to the queue's next inspection, for whoever may view inspections.
+    "admin/inspection/inspection/<path:object_id>/review/next/": Row(
+        "/admin/inspection/inspection/{inspection}/review/next/", staff_only(viewer=OK, superuser=OK)
     ),
     "admin/inspection/inspection/export.csv": Row(
         "/admin/inspection/inspection/export.csv", staff_only(viewer=403, superuser=OK)
@@ -286,7 +297,13 @@ def world() -> World:
     line_a, line_b = make_line(model=model), make_line(model=model)
     station_a, key_a = make_station(line_a, code="cam-a")
     _, key_b = make_station(line_b, code="cam-b")
-    users = {"plain_user": make_user("operator"), "viewer": viewer(), "superuser": make_user("root", superuser=True)}
+    # The plain user (an operator) sees line A; the viewer every line (tests/config/test_roles.py
+    # checks the lines a user does not see).
+    users = {
+        "plain_user": make_user("operator", lines=[line_a]),
+        "viewer": viewer(),
+        "superuser": make_user("root", superuser=True),
+    }
     mes = make_user("mes")
     api_client, token = make_api_client(name="mes")
     inspection = accept(line_a)
@@ -336,10 +353,13 @@ def webhook_rows(inspection: Inspection, name: str = "mes-hook") -> dict[str, ob
 def outcome_matches(response: Any, expected: Outcome) -> bool:
     location = response.get("Location", "")
     to_login = response.status_code == 302 and location.startswith("/admin/login/")
+    to_sign_in = response.status_code == 302 and location.startswith("/login/")
     if expected == LOGIN:
         return to_login
+    if expected == SIGN_IN:
+        return to_sign_in
     if expected == OK:
-        return response.status_code < 400 and not to_login
+        return response.status_code < 400 and not to_login and not to_sign_in
     return response.status_code == expected
 
 
@@ -417,6 +437,8 @@ ACTIONS: dict[str, ActionRow] = {
     "inspection.defect:delete_selected": ActionRow(spare("defect"), False),
     "inspection.inspection:confirm_defects": ActionRow(spare("unreviewed"), True),
     "inspection.inspection:disposition_pass": ActionRow(spare("passed"), True),
+    # A download: it writes nothing (tests/results/test_dataset_export.py checks the zip).
+    "inspection.inspection:export_dataset": ActionRow(spare("passed"), False),
     "results.defectreview:delete_selected": ActionRow(spare("defect_review"), False),
     "results.partdisposition:delete_selected": ActionRow(spare("disposition"), False),
     "results.webhooksubscription:delete_selected": ActionRow(spare("webhook_to_delete"), True),

@@ -89,6 +89,30 @@ def test_roll_back_needs_the_promote_permission_not_just_view_or_change_on_the_l
     assert ModelEvent.objects.count() == events + 1
 
 
+def test_changing_a_line_never_swaps_its_model_which_only_promotion_does():
+    line, current, candidate = line_with_candidate()
+    planner = signed_in(
+        make_user("planner", staff=True, perms=("lines.view_productionline", "lines.change_productionline"))
+    )
+    form = {
+        "code": line.code,
+        "name": "Renamed",
+        "priority": line.priority,
+        "active": "on",
+        "deadline_seconds": "300",
+        "queue_limit": "2000",
+        "review_sample_rate": "0.02",
+        "inspection_model": str(candidate.id),
+        "stations-TOTAL_FORMS": "0",
+        "stations-INITIAL_FORMS": "0",
+    }
+    response = planner.post(f"{LINES_URL}{line.id}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    line.refresh_from_db()
+    assert (line.name, line.inspection_model_id) == ("Renamed", current.id)
+    assert not ModelEvent.objects.exists()
+
+
 def test_requeue_needs_change_on_inspections():
     row = accept(make_line())
     Inspection.objects.filter(id=row.id).update(status=Status.FAILED, error_code="too_many_attempts")

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from django.contrib.auth import get_user_model
 from moto.server import ThreadedMotoServer
 from rest_framework.test import APIClient
 
@@ -15,6 +14,7 @@ from inspection.inference.worker import Outcome
 from inspection.models import Inspection
 from tests.factories import jpeg_bytes, make_line, make_model, make_station, run_inspection
 from tests.processes import free_port
+from tests.users import make_user
 
 BUCKET = "kensa-images"
 CREDENTIALS = {"aws_access_key_id": "kensa-test", "aws_secret_access_key": "kensa-test-secret"}
@@ -80,7 +80,7 @@ def test_upload_inspect_and_serve_through_s3(s3, django_capture_on_commit_callba
     assert (inspection.status, inspection.verdict) == (Status.DONE, Verdict.FAIL)
 
     viewer = APIClient()
-    viewer.force_authenticate(get_user_model().objects.create_user("qa"))
+    viewer.force_authenticate(make_user("qa"))
     image = viewer.get(f"/api/v1/inspections/{inspection.id}/image")
     assert image.status_code == 302
     signed = image["Location"]

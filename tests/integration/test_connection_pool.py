@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 import websockets.sync.client
-from django.contrib.auth import get_user_model
 from django.test import Client
 from websockets.typing import Origin
 
@@ -22,6 +21,7 @@ from inspection.demo.feeder import multipart_body
 from tests import processes
 from tests.factories import jpeg_bytes, make_line, make_station
 from tests.processes import process_env, start_daphne
+from tests.users import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +41,7 @@ def test_daphne_holds_no_more_connections_than_its_pool_under_many_clients(proce
     line = make_line(code="pool-line")
     _, key = make_station(line)
     client = Client()
-    client.force_login(get_user_model().objects.create_user("pool-operator", password="x"))
+    client.force_login(make_user("pool-operator"))
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     env = process_env(KENSA_DB_POOL_SIZE=str(POOL_SIZE), KENSA_DB_POOL_TIMEOUT="3", PGAPPNAME=application_name)
     daphne = start_daphne(env, process_logs, name="daphne-pool")

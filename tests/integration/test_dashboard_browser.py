@@ -3,7 +3,6 @@
 import shutil
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -11,6 +10,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from inspection.demo.feeder import upload
 from tests.factories import jpeg_bytes, make_line, make_model, make_station
+from tests.users import make_user
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -46,7 +46,7 @@ def test_dashboard_shows_a_new_verdict_live(celery_worker_process, daphne_server
     line = make_line(code="browser-line", model=make_model(always="scratch"))
     _, key = make_station(line)
     client = Client()
-    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+    client.force_login(make_user("operator"))
 
     browser.get(f"{daphne_server.url}/health")  # a page on the host, so the cookie can be set
     browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
@@ -88,7 +88,7 @@ def test_dashboard_draws_the_boxes_of_a_segmentation_models_defects(celery_worke
     line = make_line(code="browser-seg", model=model)
     _, key = make_station(line)
     client = Client()
-    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+    client.force_login(make_user("operator"))
     browser.get(f"{daphne_server.url}/health")
     browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
     browser.get(f"{daphne_server.url}/lines/browser-seg/")

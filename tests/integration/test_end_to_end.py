@@ -8,7 +8,6 @@ import time
 import urllib.request
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from websockets.sync.client import connect
 
@@ -17,6 +16,7 @@ from inspection.demo.feeder import upload
 from inspection.models import Inspection
 from lines.models import ProductionLine as Line
 from tests.factories import jpeg_bytes, make_api_client, make_line, make_model, make_station
+from tests.users import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,7 @@ def get_json(url: str, authorization: str) -> tuple[int, dict]:
 def test_upload_is_inspected_pushed_live_and_served_to_the_mes(celery_worker_process, daphne_server):
     line = make_line(code="e2e-press", priority="critical", model=make_model(always="spot"))
     _, station_key = make_station(line)
-    operator = get_user_model().objects.create_user("operator", password="x")
+    operator = make_user("operator")
     browser = Client()
     browser.force_login(operator)
     _, mes_token = make_api_client(scopes=["results:read"], lines=[line])

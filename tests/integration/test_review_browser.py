@@ -1,5 +1,5 @@
-"""QA's review in a real Chromium: the queue, the image with its boxes, a defect rejected and a
-passed part failed; the records and the quality figures follow."""
+"""QA's review in a real Chromium: the queue, the image with its boxes, a defect rejected, the
+next part of the queue by key and a passed part failed; the records and the quality figures follow."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -82,7 +82,9 @@ def test_qa_rejects_a_defect_and_fails_a_passed_part(daphne_server, browser):  #
         lambda d: "confirmed by qa-lead" in d.find_element(By.CSS_SELECTOR, f'tr[data-defect="{dent.id}"]').text
     )
 
-    browser.get(f"{daphne_server.url}/admin/inspection/inspection/{passed.id}/change/")
+    # Reviewed, the fail has left the queue: n opens the queue's next one, the sampled pass.
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")
+    after_reload(browser).until(lambda d: f"/admin/inspection/inspection/{passed.id}/change/" in d.current_url)
     browser.find_element(By.CSS_SELECTOR, ".kensa-dispose input[name=reason]").send_keys("crack under the label")
     browser.find_element(By.CSS_SELECTOR, '.kensa-dispose button[value="fail"]').click()
     after_reload(browser).until(lambda d: "escape" in d.find_element(By.CSS_SELECTOR, ".kensa-disposition").text)

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -15,6 +14,7 @@ from results.mes.services import api_client_revoke, api_client_rotate_token
 from tests.factories import make_api_client, make_line, make_station, mes_api
 from tests.inspection.test_worker import accept
 from tests.results.test_results_api import finish
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,7 +157,7 @@ def test_a_client_limited_to_lines_that_are_gone_sees_no_line():
 def test_dashboard_users_read_but_acknowledge_nothing():
     row = finished(make_line())
     browser = APIClient(enforce_csrf_checks=False)
-    browser.force_login(get_user_model().objects.create_user("operator", password="x"))
+    browser.force_login(make_user("operator"))
     assert browser.get("/api/v1/results/").status_code == 200
     assert browser.get(f"/api/v1/parts/{row.serial}/").status_code == 200
     response = browser.post("/api/v1/results/ack", {"ids": [str(row.id)]}, format="json")

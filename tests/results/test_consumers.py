@@ -7,7 +7,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
@@ -17,6 +16,7 @@ from results.live import SINGLE_EVENT_TYPE, line_group, publish_json
 from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
 from tests.threads import closing_connections
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ def consumer_connections_closed():
 
 def session_cookie() -> bytes:
     client = Client()
-    client.force_login(get_user_model().objects.create_user("operator", password="x"))
+    client.force_login(make_user("operator"))
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 

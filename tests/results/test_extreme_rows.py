@@ -20,6 +20,7 @@ from inspection.constants import Status, Verdict
 from inspection.ingest.fields import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_SERIAL_LENGTH
 from inspection.models import Defect, Inspection
 from tests.factories import jpeg_bytes, make_api_client, make_line, make_station
+from tests.users import make_user
 
 # Feed positions are transaction ids, visible once committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +89,7 @@ def extremes():
 
 def test_every_extreme_row_reads_through_the_feed_and_its_detail(extremes):
     line, ids = extremes
-    user = get_user_model().objects.create_user("mes-edge", password="x")
+    user = make_user("mes-edge")
     client = Client(headers={"Authorization": f"Bearer {make_api_client(name=user.username)[1]}"})
     for query in ({"line": line.code}, {}):
         seen, cursor = [], ""

@@ -5,7 +5,6 @@ a 4xx whose code is in inspection.errors.API_ERRORS with its status, never a 5xx
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +16,7 @@ from inspection.models import Inspection
 from tests.factories import make_api_client, make_line
 from tests.inspection.test_worker import accept
 from tests.strategies import LINE_CODE, result_queries
+from tests.users import make_user
 
 # Feed positions are transaction ids, visible once committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def mes_client() -> Client:
             finished_at=timezone.now() - timedelta(seconds=age),
             feed_position=feed.position_expression(),
         )
-    user = get_user_model().objects.create_user("mes-prop", password="x")
+    user = make_user("mes-prop")
     return Client(headers={"Authorization": f"Bearer {make_api_client(name=user.username)[1]}"})
 
 

@@ -2,6 +2,7 @@
 model's labels, reasons for dispositions against the model, escapes; the model's output stays."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -10,7 +11,7 @@ from inspection.errors import KensaError
 from inspection.models import Defect, Inspection
 from results.review.constants import Decision, Disposition
 from results.review.models import DefectReview, PartDisposition
-from results.review.selectors import QUEUE_ORDERING, review_queue
+from results.review.selectors import QUEUE_ORDERING, queue_next, review_queue
 from results.review.services import (
     defect_review_record,
     defects_confirm_unreviewed,
@@ -129,3 +130,25 @@ def test_the_queue_puts_review_verdicts_first_then_unsure_fails_then_sampled_pas
     queue = review_queue(Inspection.objects.filter(line=line)).order_by(*QUEUE_ORDERING)
     ranks = [(row.id, row.queue_rank) for row in queue]  # type: ignore[attr-defined]
     assert ranks == [(asked.id, 0), (unsure.id, 1), (sampled.id, 2)]
+
+
+def test_next_follows_the_queue_order_from_where_qa_is_and_wraps_around():
+    line, station, _ = review_line("rv-next", rate=0.0)
+    _, other_station, _ = review_line("rv-next-b", rate=0.0)
+    asked = finished(station, Verdict.REVIEW, defects=(("dent", 0.4),))
+    unsure = finished(station, Verdict.FAIL, defects=(("dent", 0.55),))
+    older = finished(station, Verdict.REVIEW, defects=(("dent", 0.3),))
+    Inspection.objects.filter(id=older.id).update(received_at=asked.received_at - timedelta(minutes=1))
+    finished(other_station, Verdict.REVIEW)  # another line's: never next for this queue
+    outside = finished(station, Verdict.PASS)  # not in the queue (no sample)
+    mine = Inspection.objects.filter(line=line)
+
+    # The queue: asked (newest review verdict), older, unsure.
+    assert queue_next(mine, after=asked) == older
+    assert queue_next(mine, after=older) == unsure
+    assert queue_next(mine, after=unsure) == asked  # after the last, the head again
+    assert queue_next(mine, after=outside) == asked  # from outside the queue: its head
+    part_disposition_record(inspection=asked, disposition="pass", by="q")
+    assert queue_next(mine, after=asked) == older  # reviewed, it left: the head is next
+    part_disposition_record(inspection=older, disposition="pass", by="q")
+    assert queue_next(mine, after=unsure) is None  # nothing else to review

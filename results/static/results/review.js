@@ -1,5 +1,5 @@
 // QA review: zoom the image (buttons, + / - / 0 keys, ctrl + wheel), c / r to confirm or reject
-// the next defect, and highlight a defect's box when its row is hovered. Served by Kensa: plants are often offline.
+// the next defect, n for the next inspection of the review queue (the server works out which when asked), and highlight a defect's box when its row is hovered. Served by Kensa: plants are often offline.
 "use strict";
 (function () {
   const review = document.getElementById("kensa-review");
@@ -39,11 +39,16 @@
     else if (event.key === "-") setZoom(zoom / 1.25);
     else if (event.key === "0") setZoom(1);
     else if (event.key === "c" || event.key === "r") decideFirstUnreviewed(event.key);
+    else if (event.key === "n") goToNext();
   });
   // c / r: confirm or reject the surest defect nobody has judged yet (rows come surest first).
   function decideFirstUnreviewed(key) {
     const button = review.querySelector("tr.state-unreviewed button[data-key='" + key + "']");
     if (button) button.click();
+  }
+  function goToNext() {
+    const next = document.getElementById("kensa-next");
+    if (next) window.location.assign(next.href);
   }
   review.querySelectorAll("tr[data-defect]").forEach(function (row) {
     const box = review.querySelector("g[data-defect='" + row.dataset.defect + "']");

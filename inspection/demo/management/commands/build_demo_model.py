@@ -35,6 +35,14 @@ class Command(BaseCommand):
         parser.add_argument("--line", help="make the classifier the model of this line")
         parser.add_argument("--segmentation-line", help="make the segmentation model the model of this line")
         parser.add_argument(
+            "--dataset",
+            type=Path,
+            help="train the classifier on this data set (generate_dataset's layout; export_dataset writes one from "
+            "QA's reviews) instead of fresh synthetic parts; registered as a draft (for --line's line, if named), "
+            "for QA to validate and promote",
+        )
+        parser.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+        parser.add_argument(
             "--artifacts",
             type=Path,
             help="keep trained weights in this folder and reuse them: training is seeded, so a version's "
@@ -46,13 +54,19 @@ class Command(BaseCommand):
         from inspection.demo import classifier, segmentation
 
         seed = options["seed"]
+        epochs = {"epochs": options["epochs"]} if options["epochs"] else {}
+        if options["epochs"] is not None and options["epochs"] < 1:
+            raise CommandError("--epochs must be at least 1.")
+        if options["dataset"] is not None:
+            self._from_dataset(options["dataset"], seed=seed, line=_line(options["line"]), epochs=epochs)
+            return
         if options["task"] in ("classification", "all"):
             self._provide(
                 name=CLASSIFIER_NAME,
                 version=classifier.model_version(seed),
                 line=_line(options["line"]),
                 artifacts=options["artifacts"],
-                train=lambda: classifier.train_demo_classifier(seed=seed),
+                train=lambda: classifier.train_demo_classifier(seed=seed, **epochs),
                 architecture=classifier.ARCHITECTURE,
                 input_size=classifier.INPUT_SIZE,
                 task=TaskType.CLASSIFICATION,
@@ -65,7 +79,7 @@ class Command(BaseCommand):
                 version=segmentation.model_version(seed),
                 line=_line(options["segmentation_line"]),
                 artifacts=options["artifacts"],
-                train=lambda: segmentation.train_demo_segmenter(seed=seed),
+                train=lambda: segmentation.train_demo_segmenter(seed=seed, **epochs),
                 architecture=segmentation.ARCHITECTURE,
                 input_size=segmentation.INPUT_SIZE,
                 task=TaskType.SEGMENTATION,
@@ -73,6 +87,31 @@ class Command(BaseCommand):
                 thresholds=segmentation.THRESHOLDS,
                 default_threshold=segmentation.THRESHOLD,
             )
+
+    def _from_dataset(self, directory: Path, *, seed: int, line: ProductionLine | None, epochs: dict[str, int]) -> None:
+        """The classifier trained on a data set from a directory, as `name@<recipe>-<the data
+        set's digest>-seed<seed>`: a draft for QA to validate and promote."""
+        from inspection.demo import classifier
+        from inspection.demo.dataset import DatasetError, dataset_digest, read_dataset
+
+        try:
+            splits = read_dataset(directory)
+        except DatasetError as problem:
+            raise CommandError(str(problem)) from None
+        self.stdout.write(f"Data set {directory}: {len(splits['train'])} training, {len(splits['test'])} test parts.")
+        self._provide(
+            name=CLASSIFIER_NAME,
+            version=f"{classifier.RECIPE}.0-set{dataset_digest(directory)}-seed{seed}",
+            line=line,
+            artifacts=None,
+            train=lambda: classifier.train_demo_classifier(seed=seed, splits=splits, **epochs),
+            architecture=classifier.ARCHITECTURE,
+            input_size=classifier.INPUT_SIZE,
+            task=TaskType.CLASSIFICATION,
+            format=ModelFormat.STATE_DICT,
+            default_threshold=0.6,
+            promote=False,
+        )
 
     def _provide(
         self,
@@ -82,10 +121,12 @@ class Command(BaseCommand):
         line: ProductionLine | None,
         artifacts: Path | None,
         train: Callable[[], "TrainedModel"],
+        promote: bool = True,
         **registration: Any,
     ) -> None:
-        """Train and register `name@version` unless it exists, then put it into production on
-        `line` when it is new or the line has no model (a line's later choice is kept)."""
+        """Train and register `name@version` unless it exists, then (`promote`) put it into
+        production on `line` when it is new or the line has no model (a line's later choice is
+        kept)."""
         from inspection.demo.classifier import MEAN, STD
 
         spec = InspectionModel.objects.filter(name=name, version=version).first()
@@ -106,7 +147,7 @@ class Command(BaseCommand):
         elif line is not None and spec.line_id != line.id:
             registered_for = f"line {spec.line.code}" if spec.line else "no line"
             raise CommandError(f"{spec} is registered for {registered_for}, not for line {line.code}.")
-        if line is not None and (is_new or line.inspection_model_id is None):
+        if promote and line is not None and (is_new or line.inspection_model_id is None):
             model_promote(model=spec, by="manage.py build_demo_model")
             self.stdout.write(f"{spec} now serves line {line.code}.")
         self.stdout.write(f"Model {spec} ({spec.task}) sha256 {spec.sha256}")

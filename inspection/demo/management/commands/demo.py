@@ -276,7 +276,8 @@ class Command(BaseCommand):
                     "Kensa demo is running. Press Ctrl-C to stop everything.",
                     f"  Dashboards: {base_url}/lines/{DEMO_LINE}/  (classifier: a verdict per part)",
                     f"              {base_url}/lines/{DEMO_SEGMENTATION_LINE}/  (segmentation: defects boxed)",
-                    f"  Admin:      {base_url}/admin/   user {ADMIN_USER}   password {password}",
+                    f"  Sign in:    user {ADMIN_USER}   password {password}   (the dashboards and the admin)",
+                    f"  Admin:      {base_url}/admin/",
                     f"  Upload an image as the station of line {DEMO_LINE}:",
                     f'    curl -H "Authorization: Bearer {key}" -F image=@{sample} -F serial=MANUAL-1 '
                     f"{base_url}/api/v1/inspections/",
