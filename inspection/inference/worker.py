@@ -263,9 +263,9 @@ def _give_back(claim: Claim, exc: Exception, report: Report) -> None:
 def _expired(step: _InFlight) -> Outcome:
     """The batcher found the image unable to meet its deadline and did not run it: end it as
     the sweeper would have, if this claim still owns it."""
-    metrics.EXPIRED.labels(*step.labels).inc()
     claim = step.claim
     if inspection_expire_claimed(inspection_id=claim.inspection.id, attempt=claim.attempt):
+        metrics.EXPIRED.labels(*step.labels).inc()
         return Outcome.EXPIRED
     return Outcome.SKIPPED
 
