@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -30,3 +30,15 @@ def drop_unusable_database_connections(**_: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def serve_worker_metrics(**_: Any) -> None:
+    """A worker has no web server for django-prometheus: with KENSA_WORKER_METRICS_PORT set it
+    serves its own metrics (inspection/inference/metrics.py) there, from the worker's process."""
+    from django.conf import settings
+
+    if settings.KENSA_WORKER_METRICS_PORT:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.KENSA_WORKER_METRICS_PORT)

@@ -341,6 +341,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # gone) gives up on the attempt after this, and tries again, instead of waiting on the
     # operating system's connect timeout (minutes).
     "socket_connect_timeout": 5.0,
+    # Message places of the worker's prefetch window that each priority leaves free for those
+    # above it (inspection/broker.py, docs/priority.md). Read by the channel, not by kombu.
+    "kensa_priority_reserve": env_int("KENSA_PRIORITY_RESERVE", 4, minimum=0),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker outlives a Redis restart, however long
@@ -465,6 +468,12 @@ KENSA_TASK_GROUP_SIZE = env_int("KENSA_TASK_GROUP_SIZE", 32, minimum=1)
 # messages' sizes (a group larger than this runs alone). Four batches: one decoding, one in the
 # model, one being recorded, one claiming.
 KENSA_IMAGES_IN_FLIGHT = env_int("KENSA_IMAGES_IN_FLIGHT", 4 * KENSA_BATCH_SIZE, minimum=1)
+# Of those, how many each priority leaves free for the priorities above it: a critical image
+# that reaches a worker busy with a low line's flood is claimed at once (docs/priority.md).
+# A quarter of a batch per level; KENSA_PRIORITY_RESERVE does the same for reserved messages.
+KENSA_PRIORITY_RESERVE_IMAGES = env_int("KENSA_PRIORITY_RESERVE_IMAGES", max(1, KENSA_BATCH_SIZE // 4), minimum=0)
+# A worker process serves its own metrics (inspection/inference/metrics.py) on this port; 0: off.
+KENSA_WORKER_METRICS_PORT = env_int("KENSA_WORKER_METRICS_PORT", 0, minimum=0)
 # Model versions a worker keeps loaded (most recently used); a swap loads the new one first.
 KENSA_MODEL_CACHE_SIZE = env_int("KENSA_MODEL_CACHE_SIZE", 3, minimum=1)
 # Threads of one forward pass on the CPU (torch's intra-op threads); 0: half the CPUs the worker

@@ -8,6 +8,7 @@ from collections import Counter
 from celery import Task, shared_task
 from django.db import close_old_connections
 
+from inspection.inference.admission import queue_rank
 from inspection.queues import inspection_queue
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _inspect(task: Task, inspection_ids: list[uuid.UUID]) -> dict[str, int]:
     if len(inspection_ids) > 1 and (request.retries or (request.delivery_info or {}).get("redelivered")):
         _send_alone(task, inspection_ids, countdown=0)
         return {"split": len(inspection_ids)}
-    report = run_inspections(inspection_ids)
+    report = run_inspections(inspection_ids, rank=queue_rank(_queue_of(task)))
     if report.errors:
         # A dropped database connection (failover, pg_terminate_backend) must not poison
         # the next try: close what is unusable so Django reconnects.
@@ -64,10 +65,15 @@ def _inspect(task: Task, inspection_ids: list[uuid.UUID]) -> dict[str, int]:
     return dict(summary)
 
 
+def _queue_of(task: Task) -> str:
+    """The queue the message came from (its line's priority)."""
+    # A message taken from Redis names its queue; one run in place (eagerly) does not.
+    return (task.request.delivery_info or {}).get("routing_key") or DEFAULT_INSPECTION_QUEUE
+
+
 def _send_alone(task: Task, inspection_ids: list[uuid.UUID], *, countdown: float) -> None:
     """One message per inspection, to the queue the group came from (its line's priority)."""
-    # A message taken from Redis names its queue; one run in place (eagerly) does not.
-    queue = (task.request.delivery_info or {}).get("routing_key") or DEFAULT_INSPECTION_QUEUE
+    queue = _queue_of(task)
     for inspection_id in inspection_ids:
         inspect_images.apply_async(args=([str(inspection_id)],), queue=queue, countdown=countdown)
 

@@ -63,7 +63,7 @@ class StationInline(admin.TabularInline[Station, ProductionLine]):
 
 @admin.register(ProductionLine)
 class ProductionLineAdmin(LineLimitedAdminMixin, admin.ModelAdmin[ProductionLine]):
-    list_display = ["code", "name", "priority", "active", "deadline_seconds", "inspection_model"]
+    list_display = ["code", "name", "priority", "active", "deadline_seconds", "latency_target_ms", "inspection_model"]
     list_filter = ["priority", "active"]
     search_fields = ["code", "name"]
     inlines = [StationInline]

@@ -16,8 +16,11 @@ code_validator = RegexValidator(
 class ProductionLine(models.Model):
     """A production line: its stations upload images, which its inspection model judges.
 
-    `priority` chooses the worker queue; `deadline_seconds` is how long an image may wait for
-    a verdict before it is no longer worth one (the part has moved on) and is marked expired.
+    `priority` chooses the worker queue and the image's place in a worker's batches;
+    `deadline_seconds` is how long an image may wait for a verdict before it is no longer worth
+    one (the part has moved on) and is marked expired; `latency_target_ms`, when set, is how
+    soon the line wants its verdicts, which bounds the batches that less urgent lines' images
+    may make it ride in (docs/priority.md).
     """
 
     code = models.CharField(max_length=48, unique=True, validators=[code_validator])
@@ -25,6 +28,13 @@ class ProductionLine(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
     active = models.BooleanField(default=True)
     deadline_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
+    latency_target_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Milliseconds from upload to verdict this line aims at. While its images wait, a worker "
+        "keeps the batches it adds lower-priority images to small enough to meet it. Empty: no target.",
+    )
     queue_limit = models.PositiveIntegerField(
         default=2000,
         validators=[MinValueValidator(1)],

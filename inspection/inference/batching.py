@@ -13,17 +13,22 @@ batch's fetch and decode cannot start until the forward pass ends, and one bad i
 retry or failure is the whole batch's. Here a group's member that fails transiently goes back
 to the queue alone, and the batcher mixes the images of every message in hand.
 
+Which pending images make the next batch, and in what order its groups run, is
+scheduling.plan_batch's choice: most urgent first, sized so that a less urgent image does not
+make a line with a latency target miss it, and an image past its deadline expired before it
+costs a forward pass (docs/priority.md).
+
 Pure Python, no torch or Django: the forward pass comes in as `run_group`.
 """
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from inspection.inference.scheduling import ForwardTimes, Urgency, plan_batch
 
 RunGroup = Callable[[Hashable, list[Any]], list[Any]]
 
@@ -36,12 +41,17 @@ class BatchResult:
     run_ms: float  # run_group's time for the whole group
 
 
+class Expired(Exception):
+    """The item's deadline passed, or would before a forward pass could end: it was not run."""
+
+
 @dataclass
 class _Pending:
     key: Hashable
     item: Any
     future: "Future[BatchResult]"
     submitted: float
+    urgency: Urgency
 
 
 class Batcher:
@@ -52,15 +62,17 @@ class Batcher:
         self.max_size = max_size
         self.max_wait_seconds = max_wait_seconds
         self._pending: list[_Pending] = []
+        self.times = ForwardTimes()  # each model's forward time by batch size, from its passes
         self._changed = threading.Condition()
         self._closed = False
         # Started on first use, never at import: a forking parent must not hold the thread.
         self._thread: threading.Thread | None = None
         self._name = name
 
-    def submit(self, key: Hashable, item: Any) -> "Future[BatchResult]":
-        """Queue `item` for the next batch of its `key`; the future gives run_group's answer
-        for it, or raises what run_group raised for its group."""
+    def submit(self, key: Hashable, item: Any, urgency: Urgency | None = None) -> "Future[BatchResult]":
+        """Queue `item` for a batch of its `key`; the future gives run_group's answer for it,
+        raises what run_group raised for its group, or Expired. Without an urgency the item
+        ranks first, with no deadline or target."""
         future: Future[BatchResult] = Future()
         with self._changed:
             if self._closed:
@@ -68,7 +80,7 @@ class Batcher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._pending.append(_Pending(key, item, future, time.monotonic()))
+            self._pending.append(_Pending(key, item, future, time.monotonic(), urgency or Urgency(rank=0)))
             self._changed.notify()
         return future
 
@@ -88,21 +100,34 @@ class Batcher:
             self._run(batch)
 
     def _next_batch(self) -> list[_Pending] | None:
-        """Block until a batch is due: full, or its oldest item has waited max_wait."""
-        with self._changed:
-            while not self._pending:
-                if self._closed:
-                    return None
-                self._changed.wait()
-            deadline = self._pending[0].submitted + self.max_wait_seconds
-            while len(self._pending) < self.max_size and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            batch = self._pending[: self.max_size]
-            del self._pending[: self.max_size]
-            return batch
+        """Block until a batch is due (enough items waiting, or the oldest has waited
+        max_wait), then take the batch that plan_batch chooses; end the expired items."""
+        while True:
+            with self._changed:
+                while not self._pending:
+                    if self._closed:
+                        return None
+                    self._changed.wait()
+                deadline = self._pending[0].submitted + self.max_wait_seconds
+                while len(self._pending) < self.max_size and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                plan = plan_batch(
+                    [(pending.key, pending.urgency) for pending in self._pending],
+                    now=time.time(),
+                    max_size=self.max_size,
+                    times=self.times,
+                )
+                batch = [self._pending[i] for i in plan.batch]
+                expired = [self._pending[i] for i in plan.expired]
+                taken = set(plan.batch) | set(plan.expired)
+                self._pending = [pending for i, pending in enumerate(self._pending) if i not in taken]
+            for pending in expired:
+                pending.future.set_exception(Expired())
+            if batch:
+                return batch
 
     def _run(self, batch: list[_Pending]) -> None:
         started = time.monotonic()
@@ -119,7 +144,9 @@ class Batcher:
                 for member in members:
                     member.future.set_exception(exc)
                 continue
-            run_ms = round((time.monotonic() - group_started) * 1000, 2)
+            run_seconds = time.monotonic() - group_started
+            self.times.record(key, len(members), run_seconds)
+            run_ms = round(run_seconds * 1000, 2)
             for member, value in zip(members, values, strict=True):
                 waited_ms = round((started - member.submitted) * 1000, 2)
                 member.future.set_result(BatchResult(value, len(members), waited_ms, run_ms))
@@ -219,46 +246,3 @@ class Combiner:
         if len(values) != count:
             raise RuntimeError(f"run_all gave {len(values)} answers for {count} items")
         return values
-
-
-class Allowance:
-    """At most `total` units in use at once, handed out in the order they were asked for: a
-    large request waits its turn instead of being overtaken for ever by small ones.
-
-    Each waiter sleeps on an event of its own, set when its turn comes: the threads of a busy
-    worker that wait here must not all wake, and take the GIL, at every release."""
-
-    def __init__(self, total: int):
-        if total < 1:
-            raise ValueError("total must be at least 1")
-        self.total = total
-        self._free = total
-        self._waiting: deque[tuple[int, threading.Event]] = deque()
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def taken(self, units: int) -> Iterator[None]:
-        """Hold `units` (at most `total`) for the block, waiting until they are free."""
-        units = min(units, self.total)
-        with self._lock:
-            turn = None
-            if not self._waiting and self._free >= units:
-                self._free -= units
-            else:
-                turn = threading.Event()
-                self._waiting.append((units, turn))
-        if turn is not None:
-            turn.wait()  # the units are ours once it is set (see _hand_out)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._free += units
-                self._hand_out()
-
-    def _hand_out(self) -> None:
-        """Give freed units to the waiters at the head of the line, while they fit."""
-        while self._waiting and self._waiting[0][0] <= self._free:
-            units, turn = self._waiting.popleft()
-            self._free -= units
-            turn.set()

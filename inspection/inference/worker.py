@@ -20,15 +20,23 @@ from django.conf import settings
 from django.utils import timezone
 
 from inspection.constants import ErrorCode, TaskType
-from inspection.inference import engine
-from inspection.inference.batching import Allowance, Batcher, BatchResult, Combiner
+from inspection.inference import engine, metrics
+from inspection.inference.admission import DEFAULT_RANK, PriorityAllowance
+from inspection.inference.batching import Batcher, BatchResult, Combiner, Expired
+from inspection.inference.scheduling import Urgency
 from inspection.inference.verdicts import judge_classification, judge_detection, judge_segmentation
 from inspection.ingest.storage import read_image
 from inspection.lifecycle.claims import Claim, inspection_release, inspections_claim
-from inspection.lifecycle.finish import inspection_expire_if_due, inspection_fail, inspection_fail_if_out_of_attempts
+from inspection.lifecycle.finish import (
+    inspection_expire_claimed,
+    inspection_expire_if_due,
+    inspection_fail,
+    inspection_fail_if_out_of_attempts,
+)
 from inspection.lifecycle.results import Result, inspections_record_results
 from inspection.models import InspectionModel
 from inspection.per_process import PerProcess
+from lines.constants import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +52,22 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
-def _forward(loaded: engine.LoadedModel, tensor: Any) -> "Future[BatchResult]":
+def _forward(loaded: engine.LoadedModel, tensor: Any, urgency: Urgency) -> "Future[BatchResult]":
     """The model's answer for one preprocessed image, from a forward pass shared with the
-    other inspections this process has in hand for the same model (see batching.py)."""
+    other inspections this process has in hand for the same model (see batching.py), taken
+    in the order of `urgency` (see scheduling.py)."""
     if settings.KENSA_BATCH_SIZE == 1:
         # Inline, as a one-image worker has no batch to wait for.
         answer: Future[BatchResult] = Future()
+        if urgency.deadline < time.time():
+            answer.set_exception(Expired())
+            return answer
         start = time.perf_counter()
         [value] = engine.infer(loaded, [tensor])
+        _observe_forward(1, time.perf_counter() - start)
         answer.set_result(BatchResult(value, batch_size=1, waited_ms=0.0, run_ms=_ms(start)))
         return answer
-    return _batcher.get().submit(loaded.sha256, (loaded, tensor))
+    return _batcher.get().submit(loaded.sha256, (loaded, tensor), urgency)
 
 
 def _start_batcher() -> Batcher:
@@ -71,7 +84,15 @@ _batcher = PerProcess(_start_batcher)
 
 def _infer_group(_sha256: Hashable, items: list[tuple[engine.LoadedModel, Any]]) -> list[Any]:
     loaded = items[0][0]
-    return engine.infer(loaded, [tensor for _, tensor in items])
+    start = time.perf_counter()
+    values = engine.infer(loaded, [tensor for _, tensor in items])
+    _observe_forward(len(items), time.perf_counter() - start)
+    return values
+
+
+def _observe_forward(size: int, seconds: float) -> None:
+    metrics.BATCH_SIZE.observe(size)
+    metrics.FORWARD_SECONDS.observe(seconds)
 
 
 class _Rounds:
@@ -81,16 +102,23 @@ class _Rounds:
     And how many images the process works on at once. Its threads each hold a message, and a
     message may carry a group: 32 threads with groups of 16 had 512 images decoding and
     queueing for the GIL at once, and did fewer images/s than 4 threads with the same groups.
-    Past the allowance a thread waits, before its claim, until images in hand are done."""
+    Past the allowance a thread waits, before its claim, until images in hand are done; the
+    most urgent waiter goes first, and each priority leaves a reserve to those above it
+    (admission.py), so a flood of low-line images cannot hold a critical one outside."""
 
-    def __init__(self, max_size: int, linger_seconds: float, images_in_flight: int):
-        self.in_flight = Allowance(images_in_flight)
+    def __init__(self, max_size: int, linger_seconds: float, images_in_flight: int, reserve: int):
+        self.in_flight = PriorityAllowance(images_in_flight, reserve=reserve)
         self.claims = Combiner(_claim_round, max_size=max_size, linger_seconds=linger_seconds)
         self.records = Combiner(inspections_record_results, max_size=max_size, linger_seconds=linger_seconds)
 
 
 _rounds = PerProcess(
-    lambda: _Rounds(settings.KENSA_BATCH_SIZE, settings.KENSA_BATCH_WAIT_MS / 1000, settings.KENSA_IMAGES_IN_FLIGHT)
+    lambda: _Rounds(
+        settings.KENSA_BATCH_SIZE,
+        settings.KENSA_BATCH_WAIT_MS / 1000,
+        settings.KENSA_IMAGES_IN_FLIGHT,
+        settings.KENSA_PRIORITY_RESERVE_IMAGES,
+    )
 )
 
 
@@ -118,19 +146,41 @@ class _InFlight:
     loaded: engine.LoadedModel
     timings: dict[str, float]
     tensor: Any
+    arrived: float  # time.time() when the message reached this thread
     answer: "Future[BatchResult] | None" = None
+    submitted: float = 0.0  # time.time() when it was handed to the batcher
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        line = self.claim.inspection.line
+        return line.code, line.priority
+
+    def urgency(self) -> Urgency:
+        inspection, line = self.claim.inspection, self.claim.inspection.line
+        target = line.latency_target_ms
+        return Urgency(
+            rank=_PRIORITY_RANKS.get(line.priority, DEFAULT_RANK),
+            deadline=inspection.deadline_at.timestamp(),
+            due=None if target is None else inspection.received_at.timestamp() + target / 1000,
+        )
 
 
-def run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
+_PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(Priority.values)}
+
+
+def run_inspections(inspection_ids: list[uuid.UUID], *, rank: int = DEFAULT_RANK) -> Report:
     """A message's inspections: claimed in one round, their images decoded here and handed to
     the batcher together, their results written in one round. One member's error does not
-    stop the others; it releases that member's claim and is reported for the task to retry."""
+    stop the others; it releases that member's claim and is reported for the task to retry.
+    `rank` is the priority of the queue the message came from (admission.queue_rank): it
+    orders the wait for an allowance, before the claim tells the line."""
     inspection_ids = list(dict.fromkeys(inspection_ids))  # a message naming one twice runs it once
-    with _rounds.get().in_flight.taken(len(inspection_ids)):
-        return _run_inspections(inspection_ids)
+    arrived = time.time()
+    with _rounds.get().in_flight.taken(len(inspection_ids), rank=rank):
+        return _run_inspections(inspection_ids, arrived)
 
 
-def _run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
+def _run_inspections(inspection_ids: list[uuid.UUID], arrived: float) -> Report:
     report = Report()
     claimed: list[Claim] = []
     for inspection_id, claim in zip(inspection_ids, _rounds.get().claims.call_many(inspection_ids), strict=True):
@@ -139,7 +189,7 @@ def _run_inspections(inspection_ids: list[uuid.UUID]) -> Report:
         else:
             claimed.append(claim)
     try:
-        _run_claimed(claimed, report)
+        _run_claimed(claimed, report, arrived)
     except BaseException:
         # Not an error of one image (a shutdown, or the database gone mid-round): give back
         # every claim still open, so a retry can take them at once instead of after the lease.
@@ -159,11 +209,11 @@ def _unclaimed(inspection_id: uuid.UUID) -> Outcome:
     return Outcome.SKIPPED
 
 
-def _run_claimed(claims: list[Claim], report: Report) -> None:
+def _run_claimed(claims: list[Claim], report: Report, arrived: float) -> None:
     in_flight: list[_InFlight] = []
     for claim in claims:
         try:
-            started = _start(claim)
+            started = _start(claim, arrived)
         except Exception as exc:
             _give_back(claim, exc, report)
             continue
@@ -176,7 +226,8 @@ def _run_claimed(claims: list[Claim], report: Report) -> None:
     submitted: list[_InFlight] = []
     for step in in_flight:
         try:
-            step.answer = _forward(step.loaded, step.tensor)
+            step.submitted = time.time()
+            step.answer = _forward(step.loaded, step.tensor, step.urgency())
         except Exception as exc:
             _give_back(step.claim, exc, report)
             continue
@@ -188,6 +239,8 @@ def _run_claimed(claims: list[Claim], report: Report) -> None:
     for step in submitted:
         try:
             results.append(_judged(step))
+        except Expired:
+            report.outcomes[step.claim.inspection.id] = _expired(step)
         except Exception as exc:
             _give_back(step.claim, exc, report)
     try:
@@ -207,7 +260,17 @@ def _give_back(claim: Claim, exc: Exception, report: Report) -> None:
     report.errors[claim.inspection.id] = exc
 
 
-def _start(claim: Claim) -> "Outcome | _InFlight":
+def _expired(step: _InFlight) -> Outcome:
+    """The batcher found the image unable to meet its deadline and did not run it: end it as
+    the sweeper would have, if this claim still owns it."""
+    claim = step.claim
+    if inspection_expire_claimed(inspection_id=claim.inspection.id, attempt=claim.attempt):
+        metrics.EXPIRED.labels(*step.labels).inc()
+        return Outcome.EXPIRED
+    return Outcome.SKIPPED
+
+
+def _start(claim: Claim, arrived: float) -> "Outcome | _InFlight":
     """Load the model, fetch and decode the image; or fail the inspection for a reason that no
     retry would change."""
     inspection, attempt = claim.inspection, claim.attempt
@@ -218,6 +281,10 @@ def _start(claim: Claim) -> "Outcome | _InFlight":
         return Outcome.FAILED
 
     timings = {"queued_ms": round((timezone.now() - inspection.queued_at).total_seconds() * 1000, 2)}
+    line = inspection.line
+    metrics.QUEUE_WAIT_SECONDS.labels(line.code, line.priority).observe(
+        max(0.0, arrived - inspection.queued_at.timestamp())
+    )
     try:
         loaded = engine.load_model(spec)
     except engine.ModelLoadError as exc:
@@ -241,7 +308,7 @@ def _start(claim: Claim) -> "Outcome | _InFlight":
         inspection_fail(inspection_id=inspection_id, attempt=attempt, error_code=ErrorCode.IMAGE_DECODE_FAILED)
         return Outcome.FAILED
     timings["preprocess_ms"] = _ms(start)
-    return _InFlight(claim, spec, loaded, timings, tensor)
+    return _InFlight(claim, spec, loaded, timings, tensor, arrived)
 
 
 def _judged(step: _InFlight) -> Result:
@@ -252,6 +319,8 @@ def _judged(step: _InFlight) -> Result:
     timings["batch_wait_ms"] = answer.waited_ms
     timings["model_ms"] = answer.run_ms
     timings["batch_size"] = answer.batch_size
+    forward_started = step.submitted + answer.waited_ms / 1000
+    metrics.WORKER_WAIT_SECONDS.labels(*step.labels).observe(max(0.0, forward_started - step.arrived))
 
     start = time.perf_counter()
     size = (inspection.width, inspection.height)

@@ -52,6 +52,14 @@ def inspection_expire_if_due(*, inspection_id: uuid.UUID) -> bool:
     return bool(inspections_finish(due, status=Status.EXPIRED, error_code=ErrorCode.DEADLINE_EXCEEDED))
 
 
+def inspection_expire_claimed(*, inspection_id: uuid.UUID, attempt: int) -> bool:
+    """Expire a claimed inspection that its worker found unable to meet its deadline before
+    running it (inspection/inference/scheduling.py), if this attempt still owns it. Its end is
+    the sweeper's: `expired` with deadline_exceeded, whoever saw the deadline pass."""
+    owned = Inspection.objects.filter(id=inspection_id, status=Status.RUNNING, attempts=attempt)
+    return bool(inspections_finish(owned, status=Status.EXPIRED, error_code=ErrorCode.DEADLINE_EXCEEDED))
+
+
 def inspection_fail_if_out_of_attempts(*, inspection_id: uuid.UUID) -> bool:
     """Fail a poison inspection: one whose every attempt so far crashed, timed out or killed
     its worker. It must not go round the queue for ever."""

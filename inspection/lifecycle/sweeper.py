@@ -10,7 +10,7 @@ re-send at every sweep would pile duplicates into the queues that the workers mu
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -65,8 +65,24 @@ def inspections_requeue_stale(*, limit: int = 1000) -> int:
         for inspection_id, priority, status in stale
         if inspection_id not in held.waiting and (status == Status.RUNNING or inspection_id not in held.reserved)
     ]
-    Inspection.objects.filter(id__in=[inspection_id for inspection_id, _, _ in stale]).update(queued_at=now)
+    _checked(inspection_ids=[inspection_id for inspection_id, _, _ in stale], now=now)
     return len(lost) if lost and _enqueue_alone(lost) else 0
+
+
+def _checked(*, inspection_ids: list[uuid.UUID], now: datetime) -> None:
+    """Move the checked rows' `queued_at` on. Under a flood longer than the re-send age the
+    rows checked are the ones workers are claiming: an UPDATE of hundreds of them in no order
+    deadlocked with a claim round (which locks in id order), and the round's messages failed.
+    So the rows are locked in id order too, and a row locked now is skipped: a worker is
+    claiming it, and its `queued_at` no longer matters."""
+    with transaction.atomic():
+        free = list(
+            Inspection.objects.select_for_update(skip_locked=True)
+            .filter(id__in=inspection_ids)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        Inspection.objects.filter(id__in=free).update(queued_at=now)
 
 
 def inspections_requeue(*, inspection_ids: Iterable[uuid.UUID]) -> int:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from inspection.inference.batching import Allowance, Batcher, Combiner
+from inspection.inference.admission import PriorityAllowance
+from inspection.inference.batching import Batcher, Combiner
 
 
 class Recorder:
@@ -250,7 +251,7 @@ def test_a_group_goes_into_one_round_and_one_that_would_overfill_a_round_starts_
 
 
 def test_an_allowance_bounds_the_units_in_use_and_serves_requests_in_order():
-    allowance = Allowance(4)
+    allowance = PriorityAllowance(4)
     in_use, peak, order = [0], [0], []
     lock = threading.Lock()
     first_holds, release_first = threading.Event(), threading.Event()
