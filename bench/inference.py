@@ -257,23 +257,9 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-inference-"))
-    from bench.support import recreate_database
+    from bench.support import django_on_own_database, recreate_database
 
-    recreate_database(f"{args.postgres}/postgres", DATABASE)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{args.postgres}/{DATABASE}",
-        "REDIS_URL": args.redis_url,
-        "KENSA_DATA_DIR": str(workdir / "data"),
-        "SECRET_KEY": "kensa-bench-only",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    env = django_on_own_database(postgres=args.postgres, database=DATABASE, redis_url=args.redis_url, workdir=workdir)
     from django.core.management import call_command
 
     from inspection.inference import engine

@@ -20,7 +20,6 @@ Ends with `RESULT feed_rps=<x> bare_rps=<y> ratio=<x/y> queries_per_page=<n>`.
 import argparse
 import http.client
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -322,28 +321,19 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=2000, help="deliveries for the webhook rate (0: skip)")
     args = parser.parse_args()
 
-    from bench.support import recreate_database
+    from bench.support import django_on_own_database, recreate_database
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-mes-"))
-    recreate_database(f"{args.postgres}/postgres", DATABASE)
     database_url = f"{args.postgres}/{DATABASE}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": args.redis_url,
-        "KENSA_DATA_DIR": str(workdir / "data"),
-        "SECRET_KEY": "kensa-bench-only",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "KENSA_RESULTS_MAX_PAGE_SIZE": str(max(1000, args.page)),
-        "KENSA_API_CLIENT_RATE": "1000000/minute",
-        "KENSA_PLAIN_HTTP": "true",
-    }
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    env = django_on_own_database(
+        postgres=args.postgres,
+        database=DATABASE,
+        redis_url=args.redis_url,
+        workdir=workdir,
+        KENSA_RESULTS_MAX_PAGE_SIZE=str(max(1000, args.page)),
+        KENSA_API_CLIENT_RATE="1000000/minute",
+        KENSA_PLAIN_HTTP="true",
+    )
     daphne = None
     try:
         subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)

@@ -130,24 +130,11 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-mqtt-"))
-    from bench.support import recreate_database
+    from bench.support import django_on_own_database, recreate_database
 
-    recreate_database(f"{args.postgres}/postgres", DATABASE)
-    env = {
-        "DATABASE_URL": f"{args.postgres}/{DATABASE}",
-        "REDIS_URL": args.redis_url,
-        "KENSA_DATA_DIR": str(workdir / "data"),
-        "SECRET_KEY": "kensa-bench-only",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    os.environ.update(env)
+    django_on_own_database(postgres=args.postgres, database=DATABASE, redis_url=args.redis_url, workdir=workdir)
     broker, port = start_broker(workdir)
     try:
-        import django
-
-        django.setup()
         from django.core.management import call_command
 
         from results.mqtt.relay import PAGE_SIZE

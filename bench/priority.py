@@ -36,7 +36,6 @@ RESULT capacity_ips=<c> crit_p95_alone_ms=<a> crit_p95_flood_ms=<b> batch_p95_ms
 
 import argparse
 import io
-import os
 import shutil
 import statistics
 import subprocess
@@ -283,28 +282,23 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
+    if args.seconds < 12:
+        # The first 5 s of each flood only fill the worker; the rates are read after them.
+        parser.error("--seconds must be at least 12")
 
     workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-priority-"))
-    from bench.support import recreate_database
+    from bench.support import django_on_own_database, recreate_database
 
-    recreate_database(f"{args.postgres}/postgres", DATABASE)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{args.postgres}/{DATABASE}",
-        "REDIS_URL": args.redis_url,
-        "KENSA_DATA_DIR": str(workdir / "data"),
-        "SECRET_KEY": "kensa-bench-only",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
+    env = django_on_own_database(
+        postgres=args.postgres,
+        database=DATABASE,
+        redis_url=args.redis_url,
+        workdir=workdir,
         # The sweeper here re-sends after 10 s, shorter than the low line's wait in the flood.
-        "KENSA_REQUEUE_AFTER_SECONDS": "10",
-    }
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+        KENSA_REQUEUE_AFTER_SECONDS="10",
+    )
     import redis
+    from django.db.models import Count
 
     from bench.inference import camera_jpegs
     from inspection.models import Inspection
@@ -384,7 +378,7 @@ def main() -> None:
         states = dict(
             Inspection.objects.filter(id__in=low_feed.accepted)
             .values_list("status")
-            .annotate(n=django.db.models.Count("id"))
+            .annotate(n=Count("id"))
             .values_list("status", "n")
         )
         twice = Inspection.objects.filter(attempts__gt=1).count()

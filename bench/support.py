@@ -1,6 +1,8 @@
 """What the benchmarks share: camera-like part photos and a database of their own."""
 
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,3 +25,28 @@ def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> 
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
             connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_on_own_database(
+    *, postgres: str, database: str, redis_url: str, workdir: Path, **extra: str
+) -> dict[str, str]:
+    """Make the benchmark's database afresh (not yet migrated), point this process's settings
+    at it and set Django up; returns the environment for the processes the benchmark starts.
+    `extra` adds or overrides settings (KENSA_… variables)."""
+    recreate_database(f"{postgres}/postgres", database)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{postgres}/{database}",
+        "REDIS_URL": redis_url,
+        "KENSA_DATA_DIR": str(workdir / "data"),
+        "SECRET_KEY": "kensa-bench-only",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **extra,
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    return env

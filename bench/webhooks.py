@@ -19,7 +19,6 @@ own database. Ends with: RESULT kensa_deliveries_per_s=<x> bare_per_s=<y> ratio=
 """
 
 import argparse
-import os
 import socket
 import subprocess
 import sys
@@ -175,25 +174,13 @@ def main() -> None:
         serve(args.serve)
         return
 
-    from bench.support import recreate_database
+    from bench.support import django_on_own_database, recreate_database
 
-    recreate_database(f"{args.postgres}/postgres", DATABASE)
-    env = {
-        "DATABASE_URL": f"{args.postgres}/{DATABASE}",
-        "REDIS_URL": args.redis_url,
-        "KENSA_DATA_DIR": tempfile.mkdtemp(prefix="kensa-bench-webhooks-"),
-        "SECRET_KEY": "kensa-bench-only",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    workdir = Path(tempfile.mkdtemp(prefix="kensa-bench-webhooks-"))
+    django_on_own_database(postgres=args.postgres, database=DATABASE, redis_url=args.redis_url, workdir=workdir)
     receiver, url = start_receiver()
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-        import django
-
-        django.setup()
         # A result's body as Kensa sends it, for the bare run: about 900 bytes.
         body = b'{"type":"inspection.finished","data":{' + b'"x":"' + b"0" * 850 + b'"}}'
         bare_rate = bare(args.results, concurrency=args.concurrency, url=url, body=body)
