@@ -147,7 +147,7 @@ if KENSA_ROLE == "ingest":
 #                                 query batch and give it back; the rest wait up to the timeout
 #   ingest, per gunicorn worker   8: the door's group-commit thread, key and backlog lookups
 #   celery worker                 the worker's --concurrency plus 2: each task thread holds one
-#                                 while it claims and records (64 threads: 66)
+#                                 while it claims and records (76 threads: 78)
 #   celery beat                   2
 # docker/compose.yaml sets these. 0 turns the pool off: one connection per thread, kept for
 # DATABASE_CONN_MAX_AGE seconds (bounded by the threads, not by the clients).

@@ -63,10 +63,16 @@ def test_compose_serves_uploads_with_the_ingest_role_under_gunicorn():
     assert ingest["environment"]["KENSA_ROLE"] == "ingest"
 
 
+def compose_worker_metrics_port() -> int:
+    worker = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["worker"]
+    return int(worker["environment"]["KENSA_WORKER_METRICS_PORT"])
+
+
 def test_prometheus_scrapes_the_upload_api_as_an_allowed_host():
     scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape}
-    assert targets == {"kensa-web": ["web:8000"], "kensa-ingest": ["ingest:8001"]}
+    assert targets == {"kensa-web": ["web:8000"], "kensa-ingest": ["ingest:8001"], "kensa-worker": ["worker:9100"]}
+    assert compose_worker_metrics_port() == 9100
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     allowed = compose["ingest"]["environment"]["ALLOWED_HOSTS"].split(",")
     assert {"web", "ingest"} <= set(allowed)
