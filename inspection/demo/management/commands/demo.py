@@ -46,6 +46,12 @@ CREDENTIALS_FILE = "demo-credentials.txt"
 FIRST_RESULT_TIMEOUT_SECONDS = 180
 
 
+def celery_worker(bin_dir: Path, queues: str, *, threads: int, name: str) -> list[str]:
+    """A Celery worker's command line: `queues` on a pool of `threads` threads."""
+    options = ["-Q", queues, "--pool", "threads", "-c", str(threads), "-n", f"{name}@%h", "-l", "WARNING"]
+    return [str(bin_dir / "celery"), "--quiet", "-A", "config", "worker", *options]
+
+
 class Command(BaseCommand):
     help = "Run the demo: two lines inspected live, with dashboards, admin and a feeding camera on each."
 
@@ -176,47 +182,11 @@ class Command(BaseCommand):
         self._spawn(
             "daphne", [str(bin_dir / "daphne"), "-v", "0", "-b", host, "-p", str(port), "config.asgi:application"]
         )
-        self._spawn(
-            "worker",
-            [
-                str(bin_dir / "celery"),
-                "--quiet",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                ",".join(WORKER_QUEUES),
-                # As production runs it (docker/compose.yaml): batched, a thread per inspection.
-                "--pool",
-                "threads",
-                "-c",
-                "8",
-                "-l",
-                "WARNING",
-            ],
-        )
+        # As production runs it (docker/compose.yaml): batched, a thread per inspection.
+        self._spawn("worker", celery_worker(bin_dir, ",".join(WORKER_QUEUES), threads=8, name="worker"))
         # Webhooks go out from a worker of their own (`notify`): a slow receiver never holds
         # an inspection's thread.
-        self._spawn(
-            "notify",
-            [
-                str(bin_dir / "celery"),
-                "--quiet",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                NOTIFY_QUEUE,
-                "--pool",
-                "threads",
-                "-c",
-                "2",
-                "-n",
-                "notify@%h",
-                "-l",
-                "WARNING",
-            ],
-        )
+        self._spawn("notify", celery_worker(bin_dir, NOTIFY_QUEUE, threads=2, name="notify"))
         schedule = settings.KENSA_DATA_DIR / "celerybeat-schedule"
         self._spawn(
             "beat", [str(bin_dir / "celery"), "--quiet", "-A", "config", "beat", "-s", str(schedule), "-l", "WARNING"]
