@@ -1,9 +1,8 @@
 """The visible horizon read inside a transaction that already has an id (a row lock, a write):
 its own id, or a concurrent one, may be at or above the snapshot's xmax."""
 
-import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from inspection import feed
 from inspection.constants import ErrorCode, Status
@@ -12,6 +11,7 @@ from inspection.models import Inspection
 from lines.models import ProductionLine
 from tests.factories import make_line
 from tests.inspection.test_worker import accept
+from tests.postgres import transaction_in_another_database
 
 
 @pytest.mark.parametrize(
@@ -37,17 +37,6 @@ def test_a_transaction_holding_a_row_lock_still_sees_what_committed_before_it():
     position = Inspection.objects.get(id=row.id).feed_position
     # A transaction of another database on the server takes an id and stays open: the latest
     # completed id stays below it, and so does every snapshot's xmax.
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        user=settings["USER"] or "postgres",
-        dbname="postgres",
-    )
-    try:
-        other.execute("SELECT pg_current_xact_id()")
-        with transaction.atomic():
-            ProductionLine.objects.select_for_update().get(id=line.id)  # an id above the other's
-            assert position is not None and feed.visible_horizon() > position
-    finally:
-        other.close()
+    with transaction_in_another_database(), transaction.atomic():
+        ProductionLine.objects.select_for_update().get(id=line.id)  # an id above the other's
+        assert position is not None and feed.visible_horizon() > position

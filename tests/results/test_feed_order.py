@@ -15,6 +15,7 @@ from inspection.lifecycle.finish import inspections_finish
 from inspection.models import Inspection
 from tests.factories import make_api_client, make_line, mes_api
 from tests.inspection.test_worker import accept
+from tests.postgres import transaction_in_another_database
 from tests.threads import closing_connections
 
 URL = "/api/v1/results/"
@@ -107,22 +108,9 @@ def test_concurrent_writers_and_a_polling_reader_see_every_result_once(mes_clien
 def test_a_transaction_open_in_another_database_does_not_hold_the_feed_back(mes_client):
     """The horizon counts Kensa's database only: a long transaction of another database on the
     same server (a report, a backup, another application) must not stall the MES."""
-    import psycopg
-    from django.db import connection
-
     line = make_line(code="hold-3")
     row = accept(line)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        user=settings["USER"] or "postgres",
-        dbname="postgres",
-    )
-    try:
-        other.execute("SELECT pg_current_xact_id()")  # holds a transaction id, left open
+    with transaction_in_another_database():  # holds a transaction id, left open
         end(row)
         seen, _ = drain(mes_client, "")
         assert seen == [str(row.id)]
-    finally:
-        other.close()
