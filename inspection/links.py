@@ -59,11 +59,11 @@ class Links:
     expires: int
 
     def detail(self, inspection_id: uuid.UUID | str) -> str:
-        return self.base + _path("inspection-detail", inspection_id)
+        return self.base + relative_path("inspection-detail", inspection_id)
 
     def image(self, inspection_id: uuid.UUID | str) -> str:
-        signature = image_signature(inspection_id, self.expires)
-        return f"{self.base}{_path('inspection-image', inspection_id)}?expires={self.expires}&signature={signature}"
+        path = relative_path("inspection-image", inspection_id)
+        return f"{self.base}{path}?expires={self.expires}&signature={image_signature(inspection_id, self.expires)}"
 
 
 def links_for(request: HttpRequest | None = None) -> Links:
@@ -74,18 +74,14 @@ def links_for(request: HttpRequest | None = None) -> Links:
     return Links(base=base, expires=int(time.time()) + int(settings.KENSA_IMAGE_LINK_SECONDS))
 
 
-def relative_path(name: str, inspection_id: uuid.UUID | str) -> str:
-    """The path of an inspection's page (`inspection-detail`, `inspection-image`) under this
-    deployment's script prefix, without a signature (for signed-in users' browsers)."""
-    return _path(name, inspection_id)
-
-
 # The links differ only by the id: each is reversed once per script prefix (a deployment
 # under a path), then filled in.
 _ID_MARK = uuid.UUID(int=0)
 
 
-def _path(name: str, inspection_id: uuid.UUID | str) -> str:
+def relative_path(name: str, inspection_id: uuid.UUID | str) -> str:
+    """The path of an inspection's page (`inspection-detail`, `inspection-image`) under this
+    deployment's script prefix, without a signature (for signed-in users' browsers)."""
     return _path_pattern(name, get_script_prefix()).format(inspection_id)
 
 
