@@ -7,9 +7,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()  # set up Django before importing consumers
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from inspection.serving import daphne  # noqa: E402
 from inspection.serving.websocket import RoutedOrDenied  # noqa: E402
@@ -22,6 +22,8 @@ daphne.install()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(RoutedOrDenied(websocket_urlpatterns))),
+        # The session only: the consumer finds its user when the feed opens, in the one database
+        # call that also checks the line (results/consumers.py).
+        "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(RoutedOrDenied(websocket_urlpatterns))),
     }
 )

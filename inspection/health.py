@@ -6,6 +6,8 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from inspection.errors import RETRY_AFTER_SECONDS
+
 
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -29,5 +31,9 @@ def ready(request: HttpRequest) -> JsonResponse:
         checks["storage"] = "ok"
     except Exception as exc:
         checks["storage"] = f"error: {exc.__class__.__name__}"
-    ok = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    if all(value == "ok" for value in checks.values()):
+        return JsonResponse({"status": "ok", "checks": checks})
+    # Retry-After as on every 503 of Kensa's: a probe or a client behind a busy pool asks again.
+    response = JsonResponse({"status": "unavailable", "checks": checks}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

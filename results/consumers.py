@@ -1,38 +1,87 @@
-"""The live feed of a line: `/ws/lines/<line code>/` sends every finished inspection as JSON."""
+"""The live feed of a line: `/ws/lines/<line code>/` sends every finished inspection as JSON.
 
+A dashboard's database work happens once, when its feed opens: who the viewer is (from the
+session cookie) and whether the line is theirs, in one call and so one pooled connection
+(config/settings.py, KENSA_DB_POOL_SIZE). Dashboards reopen together (after a restart of daphne,
+a network blip on the shop floor) while uploads hold the pool, so the opening waits for a
+connection rather than failing: a dashboard that opens a second later loses nothing, it catches
+up over REST. Only a database that stays away closes the feed with 1013 Try Again Later, and the
+dashboard reconnects with backoff.
+"""
+
+import asyncio
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user
+from django.db import InterfaceError, OperationalError
 
 from lines.models import ProductionLine
 from lines.selectors import line_limited, visible_line_ids_for_user
 from results.live import line_group
 
+logger = logging.getLogger(__name__)
+
 # Close codes in the 4000 range are the application's own (RFC 6455 §7.4.2).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_UNKNOWN_LINE = 4404
+# Registered for "the server is overloaded, try again later" (IANA WebSocket close codes).
+CLOSE_TRY_AGAIN_LATER = 1013
+
+# How long an opening feed waits for the database: longer than a request's pool timeout, as
+# nobody is blocked meanwhile (the browser shows "reconnecting").
+DATABASE_PATIENCE_SECONDS = 30.0
+FIRST_PAUSE_SECONDS = 0.1
+LONGEST_PAUSE_SECONDS = 2.0
 
 
 @database_sync_to_async
-def _line_visible(code: str, user: Any) -> bool:
-    """The line exists and the user sees it (lines.selectors): a line hidden from the user is
-    refused as an unknown one, so its code cannot be probed."""
+def viewer_and_visibility(scope: dict[str, Any], code: str) -> tuple[Any, bool]:
+    """The session's user, and whether the line exists and is theirs (lines.selectors): a line
+    hidden from the user is refused as an unknown one, so its code cannot be probed."""
+    user = get_user(SimpleNamespace(session=scope["session"]))  # type: ignore[arg-type]
+    if not user.is_authenticated:
+        return user, False
     lines = line_limited(ProductionLine.objects.filter(code=code), visible_line_ids_for_user(user), "id")
-    return lines.exists()
+    return user, lines.exists()
+
+
+async def when_database_answers(scope: dict[str, Any], code: str) -> tuple[Any, bool]:
+    """viewer_and_visibility, tried again while the pool is exhausted (its timeout) or the
+    connection dropped, for DATABASE_PATIENCE_SECONDS; then the last error is raised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DATABASE_PATIENCE_SECONDS
+    pause = FIRST_PAUSE_SECONDS
+    while True:
+        try:
+            return await viewer_and_visibility(scope, code)
+        except (OperationalError, InterfaceError):
+            if loop.time() + pause >= deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
 
 class LineFeedConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
         code = self.scope["url_route"]["kwargs"]["line_code"]
         await self.accept()
-        if user is None or not user.is_authenticated:
+        try:
+            user, visible = await when_database_answers(self.scope, code)
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("Dashboard feed of %s closed, try again later: database unavailable (%s)", code, exc)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
+        self.scope["user"] = user
+        if not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await _line_visible(code, user):
+        if not visible:
             await self.close(code=CLOSE_UNKNOWN_LINE)
             return
         self.group = line_group(code)

@@ -7,11 +7,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import connections
+from django.db import OperationalError, connections
 from django.test import Client
 
 from config.asgi import application
-from results.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
+from results import consumers
+from results.consumers import CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_LINE
 from results.live import SINGLE_EVENT_TYPE, line_group, publish_json
 from tests.factories import make_line, make_model, run_inspection
 from tests.inspection.test_worker import accept
@@ -176,5 +177,51 @@ def test_an_expiry_by_the_sweeper_reaches_the_lines_dashboard():
             "deadline_exceeded",
         )
         await watcher.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_a_feed_opening_while_the_pool_is_exhausted_waits_for_a_connection_and_says_hello(monkeypatch):
+    """What daphne's pool raises when every connection is lent out (KENSA_DB_POOL_TIMEOUT):
+    the opening feed asks again instead of failing with 1011 (issue 22's connection test)."""
+    make_line(code="press-20")
+    cookie = session_cookie()
+    real_line_limited = consumers.line_limited
+    refusals: list[str] = []
+
+    def exhausted_twice(*args, **kwargs):
+        if len(refusals) < 2:
+            refusals.append("refused")
+            raise OperationalError("couldn't get a connection after 3.00 sec")
+        return real_line_limited(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "line_limited", exhausted_twice)
+
+    async def scenario():
+        feed = communicator("/ws/lines/press-20/", cookie)
+        assert (await feed.connect())[0]
+        assert await feed.receive_json_from(timeout=5) == {"type": "hello", "line": "press-20"}
+        await feed.disconnect()
+
+    asyncio.run(scenario())
+    assert refusals == ["refused", "refused"]
+
+
+def test_a_feed_whose_database_stays_away_closes_with_try_again_later(monkeypatch):
+    make_line(code="press-21")
+    cookie = session_cookie()
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(consumers, "line_limited", unavailable)
+    monkeypatch.setattr(consumers, "DATABASE_PATIENCE_SECONDS", 0.5)
+
+    async def scenario():
+        feed = communicator("/ws/lines/press-21/", cookie)
+        assert (await feed.connect())[0]
+        closed = await feed.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER}
+        await feed.wait()
 
     asyncio.run(scenario())
