@@ -8,6 +8,7 @@ class ResultsConfig(AppConfig):
 
     def ready(self) -> None:
         from inspection.events import subscribe_finished
+        from results import live_access
         from results.live import publish_json
         from results.webhooks.tasks import wake
 
@@ -15,6 +16,8 @@ class ResultsConfig(AppConfig):
         subscribe_finished(publish_json)
         # Webhooks read the feed; the event only wakes their worker at once.
         subscribe_finished(wake)
+        # Open feeds close when their viewer may no longer see the line.
+        live_access.connect()
 
         if settings.KENSA_ROLE != "ingest":  # the upload server's /metrics is about uploads
             from prometheus_client import REGISTRY

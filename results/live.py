@@ -7,7 +7,7 @@ up over REST. A failed push therefore never fails the inspection; it is logged.
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from channels.layers import get_channel_layer
 
@@ -41,6 +41,11 @@ def line_group(line_code: str) -> str:
     return f"line.{line_code}"
 
 
+def viewer_group(user_id: int) -> str:
+    """Every open feed of one user: told when what the user may see changes (results/live_access.py)."""
+    return f"viewer.{user_id}"
+
+
 def publish_json(inspections: Sequence[InspectionPayload]) -> None:
     """Push finished inspections to their lines' dashboards (subscribed to inspection.events
     in results/apps.py): one event
@@ -67,3 +72,33 @@ def publish_json(inspections: Sequence[InspectionPayload]) -> None:
     for (group, _), outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             logger.error("Live push to %s failed; dashboards catch up over REST: %r", group, outcome)
+
+
+ACCESS_CHANGED_EVENT_TYPE = "access.changed"
+
+
+def publish_access_changed(user_ids: Iterable[int], ended_session: str | None = None) -> None:
+    """Tell the users' open feeds to check again whether they may still see their line
+    (results/consumers.py); the feeds of `ended_session` (a sign-out) close without asking. At
+    most once, like every push: a feed that misses it keeps its line until it reconnects, and it
+    is logged."""
+    layer = get_channel_layer()
+    groups = sorted({viewer_group(user_id) for user_id in user_ids})
+    if layer is None or not groups:
+        return
+
+    async def send_all() -> list[BaseException | None]:
+        event = {"type": ACCESS_CHANGED_EVENT_TYPE, "ended_session": ended_session}
+        sends = (layer.group_send(group, event) for group in groups)
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop.get()).result(
+            timeout=SEND_TIMEOUT_SECONDS
+        )
+    except Exception:
+        logger.exception("Telling %d users' feeds of an access change failed", len(groups))
+        return
+    for group, outcome in zip(groups, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            logger.error("Telling %s of an access change failed: %r", group, outcome)

@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group
 from django.db import OperationalError, connections
 from django.test import Client
 
@@ -223,5 +224,82 @@ def test_a_feed_whose_database_stays_away_closes_with_try_again_later(monkeypatc
         closed = await feed.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER}
         await feed.wait()
+
+    asyncio.run(scenario())
+
+
+def test_a_feed_closes_when_its_viewer_loses_the_line_and_the_others_stay_open():
+    """results/live_access.py: an open dashboard follows its viewer's line access."""
+    kept, lost = make_line(code="press-30"), make_line(code="press-31")
+    operator = make_user("moved-operator", lines=[kept, lost])
+    client = Client()
+    client.force_login(operator)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    colleague = session_cookie()  # sees every line
+
+    def move_off_the_line() -> None:
+        operator.line_access.lines.remove(lost)
+
+    async def scenario():
+        on_kept, on_lost = communicator("/ws/lines/press-30/", cookie), communicator("/ws/lines/press-31/", cookie)
+        colleagues = communicator("/ws/lines/press-31/", colleague)
+        for feed in (on_kept, on_lost, colleagues):
+            assert (await feed.connect())[0]
+            assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+        await asyncio.to_thread(closing_connections(move_off_the_line))
+        assert await on_lost.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+        await asyncio.to_thread(
+            publish_json, [{"id": "after", "line": "press-30"}, {"id": "after", "line": "press-31"}]
+        )  # type: ignore[list-item]
+        assert (await on_kept.receive_json_from(timeout=5))["inspection"]["id"] == "after"
+        assert (await colleagues.receive_json_from(timeout=5))["inspection"]["id"] == "after"
+        for feed in (on_kept, on_lost, colleagues):
+            await feed.disconnect()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("change", ["deactivated", "signed out"])
+def test_a_feed_closes_when_its_viewer_is_deactivated_or_signs_out(change):
+    make_line(code="press-32")
+    operator = make_user("leaving-operator")
+    client = Client()
+    client.force_login(operator)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    def make_the_change() -> None:
+        if change == "deactivated":
+            operator.is_active = False
+            operator.save()
+        else:
+            client.logout()
+
+    async def scenario():
+        feed = communicator("/ws/lines/press-32/", cookie)
+        assert (await feed.connect())[0]
+        assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+        await asyncio.to_thread(closing_connections(make_the_change))
+        assert await feed.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+        await feed.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_a_feed_closes_when_its_viewer_leaves_the_group_that_saw_every_line():
+    make_line(code="press-33")
+    admin = make_user("former-plant-admin", lines=None)  # no line access record of their own
+    plant_admins = Group.objects.get(name="Plant admin")
+    admin.groups.add(plant_admins)
+    client = Client()
+    client.force_login(admin)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def scenario():
+        feed = communicator("/ws/lines/press-33/", cookie)
+        assert (await feed.connect())[0]
+        assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+        await asyncio.to_thread(closing_connections(plant_admins.user_set.remove), admin)
+        assert await feed.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+        await feed.disconnect()
 
     asyncio.run(scenario())
