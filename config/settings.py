@@ -6,6 +6,7 @@ Defaults run on a laptop (SQLite, images on the local filesystem, Redis on local
 
 import ipaddress
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "channels",
     "corsheaders",
     "django_prometheus",
+    "axes",  # failed sign-ins counted and locked out (results/accounts.py)
     "lines",
     "inspection",
     "inspection.demo",
@@ -70,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -177,6 +180,23 @@ AUTH_PASSWORD_VALIDATORS = [
 # keeps its own for staff.
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+# Guessing passwords at /login/ or the admin's sign-in (django-axes): after
+# KENSA_SIGNIN_FAILURE_LIMIT failures for one user name from one address, that pair is refused
+# (429, Retry-After) for KENSA_SIGNIN_LOCKOUT_MINUTES; a success clears the count. By the pair,
+# so that a guesser cannot lock an operator out from another terminal; by the socket's address
+# only, as a client can write any X-Forwarded-For. Plant admins unlock early in the admin
+# (Axes, Access attempts). Station keys and API client tokens are not passwords: not counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("KENSA_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("KENSA_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "results.accounts.signin_address"
+AXES_LOCKOUT_CALLABLE = "results.accounts.signin_locked"
+AXES_ENABLE_ADMIN = False  # Kensa registers the attempts and the log itself (results/admin.py)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

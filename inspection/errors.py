@@ -36,6 +36,7 @@ API_ERRORS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "The endpoint does not take this HTTP method."),
     "not_acceptable": (406, "The Accept header asks for a format the API does not give."),
     "throttled": (429, "Too many requests; retry later."),
+    "signin_locked": (429, "Too many failed sign-ins for this user name from this address; retry later."),
     "bad_request": (400, "The request is malformed."),
     "host_invalid": (400, "The Host header names no host this server serves (ALLOWED_HOSTS)."),
     "headers_too_large": (431, "The request line and headers exceed KENSA_MAX_HEADER_BYTES."),

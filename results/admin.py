@@ -1,3 +1,5 @@
+from axes.admin import AccessAttemptAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 
 from inspection.admin import ReadOnlyAdminMixin
@@ -19,3 +21,18 @@ class DefectAdmin(LineLimitedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[De
     search_fields = ["inspection__serial", "label"]
     list_select_related = ["inspection__line"]
     raw_id_fields = ["inspection"]
+
+
+# Sign-ins (django-axes, config/settings.py). Its own admin registration is off
+# (AXES_ENABLE_ADMIN) so that these are Kensa's: its "clean up expired attempts" action asks for no
+# permission, and its failure log stays unused.
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(AccessAttemptAdmin):
+    """Failed sign-ins per user name and address; deleting one unlocks it at once."""
+
+    actions: list[str] = []
+
+
+@admin.register(AccessLog)
+class SignInLogAdmin(ReadOnlyAdminMixin, AccessLogAdmin):
+    """Who signed in and out, when and from where: a trail, read only."""

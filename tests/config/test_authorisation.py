@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
@@ -231,6 +232,10 @@ ADMIN_MODELS: dict[str, tuple[str, dict[str, tuple[Outcome, Outcome]]]] = {
     "results/webhooksubscription": ("webhook_subscription", EDITABLE),
     "results/webhookdelivery": ("webhook_delivery", {**EDITABLE, "add": (403, 403)}),
     "results/webhookattempt": ("webhook_attempt", {**EDITABLE, "add": (403, 403)}),
+    # Sign-ins (django-axes): attempts are counted by the sign-in alone, and deleting one unlocks
+    # it; the log of sign-ins is a trail.
+    "axes/accessattempt": ("access_attempt", {**EDITABLE, "add": (403, 403)}),
+    "axes/accesslog": ("access_log", READ_ONLY),
 }
 ADMIN_PAGES = {
     "changelist": ("", ""),
@@ -328,11 +333,21 @@ def world() -> World:
         "disposition": PartDisposition.objects.create(inspection=inspection, disposition="pass", by="setup").id,
         "line_content_type": ContentType.objects.get_for_model(ProductionLine).id,
         **webhook_rows(inspection),
+        **sign_in_rows(),
         "api_webhook": WebhookSubscription.objects.create(
             name="mes-own-hook", url="http://127.0.0.1:9/own", all_lines=True, api_client=api_client
         ).id,
     }
     return World(keys={"station": key_a, "other_station": key_b, "api_token": token}, users=users, ids=ids)
+
+
+def sign_in_rows(username: str = "guesser") -> dict[str, object]:
+    """A failed sign-in's count and a sign-in's log entry (django-axes)."""
+    attempt = AccessAttempt.objects.create(
+        username=username, ip_address="192.0.2.1", user_agent="test", failures_since_start=1
+    )
+    log = AccessLog.objects.create(username=username, ip_address="192.0.2.1", user_agent="test")
+    return {"access_attempt": attempt.id, "access_log": log.id}
 
 
 def webhook_rows(inspection: Inspection, name: str = "mes-hook") -> dict[str, object]:
@@ -447,6 +462,8 @@ ACTIONS: dict[str, ActionRow] = {
     # Sending again needs results.send_webhookdelivery, which a viewer lacks.
     "results.webhookdelivery:send_again": ActionRow(spare("webhook_delivery"), True),
     "results.webhookattempt:delete_selected": ActionRow(spare("webhook_attempt_to_delete"), True),
+    "axes.accessattempt:delete_selected": ActionRow(spare("access_attempt_to_delete"), True),
+    "axes.accesslog:delete_selected": ActionRow(spare("access_log"), False),
 }
 
 
@@ -513,6 +530,8 @@ def action_targets(world) -> dict[str, Any]:
         "webhook_subscription": world.ids["webhook_subscription"],
         "webhook_delivery": world.ids["webhook_delivery"],
         "webhook_attempt": world.ids["webhook_attempt"],
+        "access_attempt_to_delete": sign_in_rows("other-guesser")["access_attempt"],
+        "access_log": world.ids["access_log"],
     }
 
 

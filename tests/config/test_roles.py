@@ -1,7 +1,7 @@
-"""Roles x lines x endpoints: the four groups the data migration makes (results/migrations/
-0007_role_groups.py), each member limited to its own line (plant admins see every line), against
-every dashboard page, the live feed, the JSON reads, images, the admin's lists, pages, actions
-and exports; and Kensa's own sign-in page.
+"""Roles x lines x endpoints: the four groups the data migrations make (results/migrations/
+0007_role_groups.py and 0008_plant_admins_unlock_sign_ins.py), each member limited to its own
+line (plant admins see every line), against every dashboard page, the live feed, the JSON
+reads, images, the admin's lists, pages, actions and exports; and Kensa's own sign-in page.
 
 A cell is what one role gets for one endpoint on its own line or on the other line. Each
 endpoint says what "seen" means for it; a role that lacks the permission altogether is refused
@@ -33,7 +33,7 @@ from tests.factories import make_line, make_station
 from tests.inspection.test_worker import accept
 from tests.users import make_user
 
-ROLE_MIGRATION = ("results", "0007_role_groups")
+ROLE_MIGRATION = ("results", "0008_plant_admins_unlock_sign_ins")
 ROLES = ["Operator", "QA reviewer", "Line supervisor", "Plant admin"]
 
 EVERYTHING = ("view", "add", "change", "delete")
@@ -65,6 +65,9 @@ ROLE_PERMISSIONS = {
         "results.review_inspection",
         "results.export_inspections",
         "results.send_webhookdelivery",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
         *(
             f"{app}.{action}_{model}"
             for app, models in {
@@ -93,6 +96,14 @@ def role_migration() -> Any:
     return importlib.import_module("results.migrations.0007_role_groups")
 
 
+def make_role_groups() -> None:
+    """What the two data migrations do: the groups (0007), then the plant admins' unlocking of
+    sign-ins (0008)."""
+    apps = migration_apps()
+    role_migration().create_groups(apps, None)
+    importlib.import_module("results.migrations.0008_plant_admins_unlock_sign_ins").grant(apps, None)
+
+
 def migration_apps() -> Any:
     return MigrationExecutor(connection).loader.project_state(ROLE_MIGRATION).apps
 
@@ -102,7 +113,7 @@ def roles() -> None:
     """The groups as the migration makes them: a transactional test elsewhere in the run may
     have emptied the tables since the test database was migrated (and this re-run is what
     makes the migration idempotent worth having)."""
-    role_migration().create_groups(migration_apps(), None)
+    make_role_groups()
 
 
 def group_permissions(name: str) -> set[str]:
@@ -115,7 +126,7 @@ def test_each_group_holds_exactly_its_permissions_and_the_migration_can_run_agai
     assert {name: group_permissions(name) for name in ROLES} == ROLE_PERMISSIONS
     extra = Group.objects.get(name="Operator")
     extra.permissions.add(*Group.objects.get(name="Plant admin").permissions.all()[:3])
-    role_migration().create_groups(migration_apps(), None)  # again: back to exactly the sets
+    make_role_groups()  # again: back to exactly the sets
     assert {name: group_permissions(name) for name in ROLES} == ROLE_PERMISSIONS
     Group.objects.create(name="Plant's own")
     role_migration().delete_groups(migration_apps(), None)

@@ -1,6 +1,7 @@
 """The dashboards' WebSocket, through the real ASGI application and Redis channel layer."""
 
 import asyncio
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -248,9 +249,8 @@ def test_a_feed_closes_when_its_viewer_loses_the_line_and_the_others_stay_open()
             assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
         await asyncio.to_thread(closing_connections(move_off_the_line))
         assert await on_lost.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
-        await asyncio.to_thread(
-            publish_json, [{"id": "after", "line": "press-30"}, {"id": "after", "line": "press-31"}]
-        )  # type: ignore[list-item]
+        after: Any = [{"id": "after", "line": "press-30"}, {"id": "after", "line": "press-31"}]  # partial payloads
+        await asyncio.to_thread(publish_json, after)
         assert (await on_kept.receive_json_from(timeout=5))["inspection"]["id"] == "after"
         assert (await colleagues.receive_json_from(timeout=5))["inspection"]["id"] == "after"
         for feed in (on_kept, on_lost, colleagues):
