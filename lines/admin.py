@@ -1,13 +1,12 @@
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
 from django.db.models import Field, ForeignKey, Model, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
-from lines.models import LineAccess, ProductionLine, Station
+from lines import accounts_admin  # noqa: F401  (users and groups)
+from lines.models import ProductionLine, Station
 from lines.selectors import line_limited, visible_line_ids_for_user
 from lines.services import station_rotate_key
 
@@ -97,22 +96,3 @@ class StationAdmin(LineLimitedAdminMixin, admin.ModelAdmin[Station]):
         for station in queryset.select_related("line"):
             key = station_rotate_key(station=station)
             messages.warning(request, f"New API key for {station} (shown once): {key}")
-
-
-class LineAccessInline(admin.StackedInline[LineAccess, Any]):
-    """On the user's page: which lines the user sees (none without a record)."""
-
-    model = LineAccess
-    can_delete = True
-    filter_horizontal = ["lines"]
-    verbose_name_plural = "line access (none: the user sees no line, unless a superuser or a plant admin)"
-
-
-class UserWithLinesAdmin(UserAdmin):
-    """The user's admin with the lines the user sees."""
-
-    inlines = [*UserAdmin.inlines, LineAccessInline]
-
-
-admin.site.unregister(User)
-admin.site.register(User, UserWithLinesAdmin)
