@@ -23,5 +23,7 @@ class ResultsConfig(AppConfig):
             from prometheus_client import REGISTRY
 
             from results.mqtt.metrics import MqttLagCollector
+            from results.webhooks.metrics import WebhookBacklogCollector
 
             REGISTRY.register(MqttLagCollector())
+            REGISTRY.register(WebhookBacklogCollector())
