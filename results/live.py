@@ -8,6 +8,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from channels.layers import get_channel_layer
 
@@ -48,15 +49,32 @@ def viewer_group(user_id: int) -> str:
 
 def publish_json(inspections: Sequence[InspectionPayload]) -> None:
     """Push finished inspections to their lines' dashboards (subscribed to inspection.events
-    in results/apps.py): one event
-    per line, in the order given, all the sends at once on the push loop."""
-    layer = get_channel_layer()
-    if layer is None or not inspections:
-        return
+    in results/apps.py): one event per line, in the order given."""
     by_line: dict[str, list[InspectionPayload]] = {}
     for data in inspections:
         by_line.setdefault(data["line"], []).append(data)
     messages = [(line_group(line), {"type": EVENT_TYPE, "inspections": members}) for line, members in by_line.items()]
+    send_to_groups(messages, f"Live push of {len(inspections)} inspections (dashboards catch up over REST)")
+
+
+ACCESS_CHANGED_EVENT_TYPE = "access.changed"
+
+
+def publish_access_changed(user_ids: Iterable[int], ended_session: str | None = None) -> None:
+    """Tell the users' open feeds to check again whether they may still see their line
+    (results/consumers.py); the feeds of `ended_session` (a sign-out) close without asking. At
+    most once, like every push: a feed that misses it keeps its line until it reconnects."""
+    event = {"type": ACCESS_CHANGED_EVENT_TYPE, "ended_session": ended_session}
+    messages = [(viewer_group(user_id), event) for user_id in sorted(set(user_ids))]
+    send_to_groups(messages, "Telling feeds of an access change")
+
+
+def send_to_groups(messages: Sequence[tuple[str, dict[str, Any]]], what: str) -> None:
+    """Every (group, message) at once on the push loop; a failure is logged, never raised (the
+    push is at most once, and what it tells is also found another way)."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
 
     async def send_all() -> list[BaseException | None]:
         sends = (layer.group_send(group, message) for group, message in messages)
@@ -67,38 +85,8 @@ def publish_json(inspections: Sequence[InspectionPayload]) -> None:
             timeout=SEND_TIMEOUT_SECONDS
         )
     except Exception:
-        logger.exception("Live push of %d inspections failed; dashboards catch up over REST", len(inspections))
+        logger.exception("%s failed", what)
         return
     for (group, _), outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            logger.error("Live push to %s failed; dashboards catch up over REST: %r", group, outcome)
-
-
-ACCESS_CHANGED_EVENT_TYPE = "access.changed"
-
-
-def publish_access_changed(user_ids: Iterable[int], ended_session: str | None = None) -> None:
-    """Tell the users' open feeds to check again whether they may still see their line
-    (results/consumers.py); the feeds of `ended_session` (a sign-out) close without asking. At
-    most once, like every push: a feed that misses it keeps its line until it reconnects, and it
-    is logged."""
-    layer = get_channel_layer()
-    groups = sorted({viewer_group(user_id) for user_id in user_ids})
-    if layer is None or not groups:
-        return
-
-    async def send_all() -> list[BaseException | None]:
-        event = {"type": ACCESS_CHANGED_EVENT_TYPE, "ended_session": ended_session}
-        sends = (layer.group_send(group, event) for group in groups)
-        return await asyncio.gather(*sends, return_exceptions=True)
-
-    try:
-        outcomes = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop.get()).result(
-            timeout=SEND_TIMEOUT_SECONDS
-        )
-    except Exception:
-        logger.exception("Telling %d users' feeds of an access change failed", len(groups))
-        return
-    for group, outcome in zip(groups, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            logger.error("Telling %s of an access change failed: %r", group, outcome)
+            logger.error("%s to %s failed: %r", what, group, outcome)

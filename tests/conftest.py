@@ -6,6 +6,7 @@ import redis
 from django.conf import settings
 
 from inspection.events import subscribe_finished, unsubscribe_finished
+from tests.users import make_role_groups
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,3 +36,11 @@ def finished_events() -> Iterator[list]:
     subscribe_finished(announced.extend)
     yield announced
     unsubscribe_finished(announced.extend)
+
+
+@pytest.fixture
+def roles() -> None:
+    """The role groups as the data migrations make them (tests.users.make_role_groups): a
+    transactional test elsewhere in the run may have emptied the tables since the test database
+    was migrated (and this re-run is what makes the migration idempotent worth having)."""
+    make_role_groups()

@@ -1,10 +1,13 @@
 """Plant users for permission tests: who is signed in, and with which rights."""
 
+import importlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from lines.models import LineAccess, ProductionLine
@@ -50,3 +53,23 @@ def signed_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# The last migration that shapes the role groups: the state their functions run against.
+ROLE_MIGRATION = ("results", "0008_plant_admins_unlock_sign_ins")
+
+
+def role_migration() -> Any:
+    return importlib.import_module("results.migrations.0007_role_groups")
+
+
+def make_role_groups() -> None:
+    """What the two data migrations do: the groups (0007), then the plant admins' unlocking of
+    sign-ins (0008)."""
+    apps = migration_apps()
+    role_migration().create_groups(apps, None)
+    importlib.import_module("results.migrations.0008_plant_admins_unlock_sign_ins").grant(apps, None)
+
+
+def migration_apps() -> Any:
+    return MigrationExecutor(connection).loader.project_state(ROLE_MIGRATION).apps

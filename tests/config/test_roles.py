@@ -9,17 +9,14 @@ on both lines.
 """
 
 import asyncio
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
-from django.db import connection, connections
-from django.db.migrations.executor import MigrationExecutor
+from django.db import connections
 from django.test import Client
 
 from config.asgi import application
@@ -31,9 +28,8 @@ from results.consumers import CLOSE_UNKNOWN_LINE
 from results.review.models import DefectReview, PartDisposition
 from tests.factories import make_line, make_station
 from tests.inspection.test_worker import accept
-from tests.users import make_user
+from tests.users import make_role_groups, make_user, migration_apps, role_migration
 
-ROLE_MIGRATION = ("results", "0008_plant_admins_unlock_sign_ins")
 ROLES = ["Operator", "QA reviewer", "Line supervisor", "Plant admin"]
 
 EVERYTHING = ("view", "add", "change", "delete")
@@ -90,30 +86,6 @@ ROLE_PERMISSIONS = {
         ),
     },
 }
-
-
-def role_migration() -> Any:
-    return importlib.import_module("results.migrations.0007_role_groups")
-
-
-def make_role_groups() -> None:
-    """What the two data migrations do: the groups (0007), then the plant admins' unlocking of
-    sign-ins (0008)."""
-    apps = migration_apps()
-    role_migration().create_groups(apps, None)
-    importlib.import_module("results.migrations.0008_plant_admins_unlock_sign_ins").grant(apps, None)
-
-
-def migration_apps() -> Any:
-    return MigrationExecutor(connection).loader.project_state(ROLE_MIGRATION).apps
-
-
-@pytest.fixture
-def roles() -> None:
-    """The groups as the migration makes them: a transactional test elsewhere in the run may
-    have emptied the tables since the test database was migrated (and this re-run is what
-    makes the migration idempotent worth having)."""
-    make_role_groups()
 
 
 def group_permissions(name: str) -> set[str]:

@@ -18,6 +18,11 @@ LIMIT = 5  # KENSA_SIGNIN_FAILURE_LIMIT's default
 LOCKOUT_SECONDS = 15 * 60
 
 
+@pytest.fixture(autouse=True)
+def _role_groups(roles) -> None:
+    """Every test here needs the role groups (tests/conftest.py)."""
+
+
 def from_address(address: str, **headers: Any) -> Client:
     return Client(REMOTE_ADDR=address, **headers)
 

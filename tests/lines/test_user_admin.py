@@ -16,6 +16,11 @@ def perm(label: str) -> Permission:
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
 
+@pytest.fixture(autouse=True)
+def _role_groups(roles) -> None:
+    """Every test here needs the role groups (tests/conftest.py)."""
+
+
 def plant_admin() -> User:
     user = make_user("plant-admin", staff=True, lines=None)
     user.groups.add(Group.objects.get(name="Plant admin"))
