@@ -93,8 +93,9 @@ if KENSA_ROLE == "ingest":
         "django.middleware.common.CommonMiddleware",
         "django_prometheus.middleware.PrometheusAfterMiddleware",
     ]
-    # The admin is installed (its models and migrations are shared) but not routed here.
-    SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
+    # The admin is installed (its models and migrations are shared) but not routed here, and
+    # nobody signs in here (so no sign-in lockout middleware).
+    SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 
