@@ -46,8 +46,10 @@ def test_a_failing_receivers_backlog_shows_and_clears():
         assert webhook_samples() == {(family, name): 0.0 for family in FAMILIES}
 
         rows = finished(line, 3)
-        # Results the fan-out has not reached: as if the first had finished two minutes ago.
-        Inspection.objects.filter(id=rows[0].id).update(finished_at=timezone.now() - timedelta(seconds=120))
+        # Results the fan-out has not reached, as if they had finished two minutes ago (all
+        # three: they finished together, in no set order in the feed).
+        two_minutes_ago = timezone.now() - timedelta(seconds=120)
+        Inspection.objects.filter(id__in=[row.id for row in rows]).update(finished_at=two_minutes_ago)
         waiting = webhook_samples()
         assert 120 <= waiting[("kensa_webhook_fan_out_lag_seconds", name)] < 180
         assert waiting[("kensa_webhook_pending_deliveries", name)] == 0
