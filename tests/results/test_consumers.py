@@ -202,7 +202,7 @@ def test_a_feed_opening_while_the_pool_is_exhausted_waits_for_a_connection_and_s
     async def scenario():
         feed = communicator("/ws/lines/press-20/", cookie)
         assert (await feed.connect())[0]
-        assert await feed.receive_json_from(timeout=5) == {"type": "hello", "line": "press-20"}
+        assert await feed.receive_json_from(timeout=15) == {"type": "hello", "line": "press-20"}
         await feed.disconnect()
 
     asyncio.run(scenario())
@@ -222,7 +222,7 @@ def test_a_feed_whose_database_stays_away_closes_with_try_again_later(monkeypatc
     async def scenario():
         feed = communicator("/ws/lines/press-21/", cookie)
         assert (await feed.connect())[0]
-        closed = await feed.receive_output(timeout=5)
+        closed = await feed.receive_output(timeout=15)
         assert closed == {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER}
         await feed.wait()
 
@@ -246,13 +246,13 @@ def test_a_feed_closes_when_its_viewer_loses_the_line_and_the_others_stay_open()
         colleagues = communicator("/ws/lines/press-31/", colleague)
         for feed in (on_kept, on_lost, colleagues):
             assert (await feed.connect())[0]
-            assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+            assert (await feed.receive_json_from(timeout=15))["type"] == "hello"
         await asyncio.to_thread(closing_connections(move_off_the_line))
-        assert await on_lost.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+        assert await on_lost.receive_output(timeout=15) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
         after: Any = [{"id": "after", "line": "press-30"}, {"id": "after", "line": "press-31"}]  # partial payloads
         await asyncio.to_thread(publish_json, after)
-        assert (await on_kept.receive_json_from(timeout=5))["inspection"]["id"] == "after"
-        assert (await colleagues.receive_json_from(timeout=5))["inspection"]["id"] == "after"
+        assert (await on_kept.receive_json_from(timeout=15))["inspection"]["id"] == "after"
+        assert (await colleagues.receive_json_from(timeout=15))["inspection"]["id"] == "after"
         for feed in (on_kept, on_lost, colleagues):
             await feed.disconnect()
 
@@ -277,9 +277,9 @@ def test_a_feed_closes_when_its_viewer_is_deactivated_or_signs_out(change):
     async def scenario():
         feed = communicator("/ws/lines/press-32/", cookie)
         assert (await feed.connect())[0]
-        assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+        assert (await feed.receive_json_from(timeout=15))["type"] == "hello"
         await asyncio.to_thread(closing_connections(make_the_change))
-        assert await feed.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+        assert await feed.receive_output(timeout=15) == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
         await feed.disconnect()
 
     asyncio.run(scenario())
@@ -300,9 +300,9 @@ def test_a_feed_closes_when_its_viewer_leaves_the_group_that_saw_every_line():
     async def scenario():
         feed = communicator("/ws/lines/press-33/", cookie)
         assert (await feed.connect())[0]
-        assert (await feed.receive_json_from(timeout=5))["type"] == "hello"
+        assert (await feed.receive_json_from(timeout=15))["type"] == "hello"
         await asyncio.to_thread(closing_connections(plant_admins.user_set.remove), admin)
-        assert await feed.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
+        assert await feed.receive_output(timeout=15) == {"type": "websocket.close", "code": CLOSE_UNKNOWN_LINE}
         await feed.disconnect()
 
     asyncio.run(scenario())
