@@ -105,3 +105,26 @@ def test_dashboard_draws_the_boxes_of_a_segmentation_models_defects(celery_worke
     # rows 10-19, columns 30-49 of 64: the box sits in the upper right part of the image
     assert scratch.value_of_css_property("left").endswith("px") and scratch.size["width"] > scratch.size["height"]
     browser.save_screenshot(str(daphne_server.log.parent / "dashboard-boxes.png"))
+
+
+def test_a_dashboard_follows_its_operators_access_and_sign_out(daphne_server, browser):
+    """results/live_access.py through daphne to Chromium: the open dashboard of a line taken
+    from the operator says so (and stops reconnecting); one whose operator signs out elsewhere
+    goes to the sign-in page."""
+    kept, lost = make_line(code="browser-kept"), make_line(code="browser-lost")
+    operator = make_user("moving-operator", lines=[kept, lost])
+    client = Client()
+    client.force_login(operator)
+    browser.get(f"{daphne_server.url}/health")
+    browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+
+    browser.get(f"{daphne_server.url}/lines/browser-lost/")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+    operator.line_access.lines.remove(lost)
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text == "no access to this line")
+
+    browser.get(f"{daphne_server.url}/lines/browser-kept/")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+    client.logout()  # the same session, signed out from another tab
+    WebDriverWait(browser, 20).until(lambda d: "/login/" in d.current_url)
+    assert browser.current_url.endswith("/login/?next=%2Flines%2Fbrowser-kept%2F")
