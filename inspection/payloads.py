@@ -18,7 +18,7 @@ from inspection.links import Links, relative_path
 from inspection.models import Inspection, thresholds_version
 
 _NO_OFFSET = timedelta(0)
-_NO_MODEL = (None, None, None, None)
+_NO_MODEL = (None, None, None, None)  # the four model columns of a row without a model
 
 
 class DefectLike(Protocol):
@@ -99,11 +99,7 @@ def inspection_json(
         inspection.timings,
         inspection.line.code,
         inspection.station.code,
-        *(
-            (None, None, None, None)
-            if model is None
-            else (model.name, model.version, model.thresholds, model.default_threshold)
-        ),
+        *(_NO_MODEL if model is None else (model.name, model.version, model.thresholds, model.default_threshold)),
     )
     shown: list[DefectPayload] = [
         {"label": d.label, "confidence": d.confidence, "box": d.box, "area": d.area}

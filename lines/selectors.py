@@ -7,7 +7,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from lines.models import LineAccess, Station, hash_station_key
+from lines.models import LineAccess, ProductionLine, Station, hash_station_key
 
 # key hash -> (looked up at, station with its line, or None for an unknown key). Every upload
 # authenticates, and the lookup was a fifth of an upload's CPU; stations change rarely. A
@@ -85,3 +85,9 @@ def visible_line_ids_for_user(user: Any) -> frozenset[int] | None:
 def line_limited(queryset: QuerySet, line_ids: frozenset[int] | None, field: str = "line_id") -> QuerySet:
     """`queryset` narrowed to the lines in `line_ids` (None: no limit)."""
     return queryset if line_ids is None else queryset.filter(Q(**{f"{field}__in": line_ids}))
+
+
+def lines_visible_to(user: Any) -> QuerySet[ProductionLine]:
+    """The lines `user` sees (visible_line_ids_for_user), as a queryset to narrow further: a
+    line the user may not see is answered as one that does not exist."""
+    return line_limited(ProductionLine.objects.all(), visible_line_ids_for_user(user), "id")

@@ -23,8 +23,7 @@ from django.contrib.auth import get_user
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import InterfaceError, OperationalError
 
-from lines.models import ProductionLine
-from lines.selectors import line_limited, visible_line_ids_for_user
+from lines.selectors import lines_visible_to
 from results.live import line_group, viewer_group
 
 logger = logging.getLogger(__name__)
@@ -55,8 +54,7 @@ def viewer_and_visibility(scope: dict[str, Any], code: str) -> tuple[Any, bool]:
     user = get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
     if not user.is_authenticated:
         return user, False
-    lines = line_limited(ProductionLine.objects.filter(code=code), visible_line_ids_for_user(user), "id")
-    return user, lines.exists()
+    return user, lines_visible_to(user).filter(code=code).exists()
 
 
 async def when_database_answers(scope: dict[str, Any], code: str) -> tuple[Any, bool]:

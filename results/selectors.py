@@ -1,6 +1,7 @@
 """Reads on results, shaped for the API, the dashboards and the live feed."""
 
 import uuid
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -16,7 +17,7 @@ from inspection.payloads import (
     payloads_of_rows,
 )
 from inspection.selectors import inspections_with_results
-from results.mes.selectors import line_limited
+from lines.selectors import line_limited
 
 
 def inspection_get(
@@ -65,6 +66,17 @@ def finished_payloads_after(
     )
     last = rows[-1]
     return payloads_of_rows(rows, defects, links), (last[-1], last[0])
+
+
+def seconds_behind(*, after: tuple[int, uuid.UUID] | None, queryset: QuerySet[Inspection], now: datetime) -> float:
+    """How long the oldest result of `queryset` after the cursor `after` has waited since it
+    finished: how far behind a reader of the feed (a push) runs; 0 when it has caught up. One
+    indexed query."""
+    oldest = finished_inspections_after(
+        after=after, limit=1, queryset=queryset.only("id", "finished_at", "feed_position")
+    )
+    finished_at = oldest[0].finished_at if oldest else None
+    return 0.0 if finished_at is None else max(0.0, (now - finished_at).total_seconds())
 
 
 def _feed_after(queryset: QuerySet[Inspection], after: tuple[int, uuid.UUID] | None) -> QuerySet[Inspection]:

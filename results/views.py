@@ -5,8 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from inspection.payloads import inspections_json
-from lines.models import ProductionLine
-from lines.selectors import line_limited, visible_line_ids_for_user
+from lines.selectors import lines_visible_to
 from results.api.pagination import cursor_after
 from results.selectors import recent_inspections
 
@@ -15,17 +14,12 @@ RECENT_ON_FIRST_PAINT = 40
 
 @login_required
 def line_index(request: HttpRequest) -> HttpResponse:
-    lines = line_limited(ProductionLine.objects.order_by("code"), visible_line_ids_for_user(request.user), "id")
-    return render(request, "results/index.html", {"lines": lines})
+    return render(request, "results/index.html", {"lines": lines_visible_to(request.user).order_by("code")})
 
 
 @login_required
 def line_dashboard(request: HttpRequest, line_code: str) -> HttpResponse:
-    # A line the user may not see is answered as one that does not exist.
-    visible = line_limited(
-        ProductionLine.objects.select_related("inspection_model"), visible_line_ids_for_user(request.user), "id"
-    )
-    line = visible.filter(code=line_code).first()
+    line = lines_visible_to(request.user).select_related("inspection_model").filter(code=line_code).first()
     if line is None:
         raise Http404("No line has this code.")
     rows = recent_inspections(line_id=line.id, limit=RECENT_ON_FIRST_PAINT)

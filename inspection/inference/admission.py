@@ -39,6 +39,12 @@ def queue_rank(queue: str | None) -> int:
     return 0
 
 
+def priority_rank(priority: str) -> int:
+    """A line priority's rank: its queue's (inspection.queues); an unknown one ranks as `normal`."""
+    queue = f"inspect.{priority}"
+    return INSPECTION_QUEUES.index(queue) if queue in INSPECTION_QUEUES else DEFAULT_RANK
+
+
 def level_limit(rank: int, *, total: int, reserve: int) -> int:
     """The most places that work of `rank` may hold, counting every rank's work: what stays
     free is left to the ranks above. At least one, so that no rank is shut out for good."""

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from inspection.constants import ErrorCode, TaskType
 from inspection.inference import engine, metrics
-from inspection.inference.admission import DEFAULT_RANK, PriorityAllowance
+from inspection.inference.admission import DEFAULT_RANK, PriorityAllowance, priority_rank
 from inspection.inference.batching import Batcher, BatchResult, Combiner, Expired
 from inspection.inference.scheduling import Urgency
 from inspection.inference.verdicts import judge_classification, judge_detection, judge_segmentation
@@ -36,7 +36,6 @@ from inspection.lifecycle.finish import (
 from inspection.lifecycle.results import Result, inspections_record_results
 from inspection.models import InspectionModel
 from inspection.per_process import PerProcess
-from lines.constants import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +158,10 @@ class _InFlight:
         inspection, line = self.claim.inspection, self.claim.inspection.line
         target = line.latency_target_ms
         return Urgency(
-            rank=_PRIORITY_RANKS.get(line.priority, DEFAULT_RANK),
+            rank=priority_rank(line.priority),
             deadline=inspection.deadline_at.timestamp(),
             due=None if target is None else inspection.received_at.timestamp() + target / 1000,
         )
-
-
-_PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(Priority.values)}
 
 
 def run_inspections(inspection_ids: list[uuid.UUID], *, rank: int = DEFAULT_RANK) -> Report:

@@ -7,6 +7,7 @@ from inspection.errors import ApiError
 from inspection.links import links_for
 from inspection.parsing import LINE_CODE_RULE, ascii_int, is_line_code
 from inspection.selectors import inspections_with_results
+from lines.selectors import line_limited
 from results.api.base import ClientApiView
 from results.api.filters import ResultFilterSet
 from results.api.pagination import decode_cursor, encode_cursor
@@ -14,7 +15,6 @@ from results.api.parameters import parameters_check, parameters_invalid
 from results.api.schema import FILTER_HELP, RESULT_PAGE, query, responses
 from results.mes.constants import Scope
 from results.mes.permissions import visible_line_ids
-from results.mes.selectors import line_limited
 from results.selectors import finished_payloads_after
 
 PAGING_PARAMETERS = ("cursor", "limit")

@@ -2,10 +2,7 @@
 
 from django.db.models import Exists, OuterRef
 
-from lines.selectors import line_limited
 from results.mes.models import Acknowledgement, ApiClient, hash_token
-
-__all__ = ["acknowledged_by", "api_client_by_token", "api_client_line_ids", "line_limited"]
 
 
 def api_client_by_token(token: str) -> ApiClient | None:

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from inspection.models import Inspection
 from lines.models import ProductionLine
+from lines.selectors import line_limited
 from results.mes.constants import LAST_USED_RESOLUTION_SECONDS
 from results.mes.models import Acknowledgement, ApiClient
-from results.mes.selectors import line_limited
 
 
 class AckOutcome:

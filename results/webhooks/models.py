@@ -71,6 +71,13 @@ class WebhookSubscription(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def after(self) -> tuple[int, uuid.UUID] | None:
+        """The cursor as finished_inspections_after takes it; None: from the subscription's start."""
+        if self.cursor_position is None or self.cursor_inspection_id is None:
+            return None
+        return (self.cursor_position, self.cursor_inspection_id)
+
     def signing_secrets(self, now: datetime | None = None) -> list[str]:
         """The secrets that sign a delivery now: the current one, and the previous one while its
         overlap lasts."""

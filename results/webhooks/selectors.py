@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from inspection.models import Inspection
-from results.selectors import finished_inspections_after
+from results.selectors import seconds_behind
 from results.webhooks.constants import DeliveryState, EventType
 from results.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -41,17 +41,16 @@ def webhook_backlogs() -> dict[str, Backlog]:
     return backlogs
 
 
+def subscription_results(subscription: WebhookSubscription) -> QuerySet[Inspection]:
+    """The finished inspections a subscription is told of: its lines' (the fan-out's feed)."""
+    rows = Inspection.objects.terminal()
+    return rows if subscription.all_lines else rows.filter(line__in=subscription.lines.all())
+
+
 def fan_out_lag_seconds(subscription: WebhookSubscription, now: datetime) -> float:
     if EventType.INSPECTION_FINISHED not in subscription.events:
         return 0.0
-    rows = Inspection.objects.all()
-    if not subscription.all_lines:
-        rows = rows.filter(line__in=subscription.lines.all())
-    after = None
-    if subscription.cursor_position is not None and subscription.cursor_inspection_id is not None:
-        after = (subscription.cursor_position, subscription.cursor_inspection_id)
-    oldest = finished_inspections_after(after=after, limit=1, queryset=rows.only("id", "finished_at", "feed_position"))
-    return seconds_since(oldest[0].finished_at if oldest else None, now)
+    return seconds_behind(after=subscription.after, queryset=subscription_results(subscription), now=now)
 
 
 def seconds_since(moment: datetime | None, now: datetime) -> float:

@@ -42,6 +42,7 @@ from results.webhooks.constants import (
 )
 from results.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, new_secret
 from results.webhooks.network import NetworkRefused, resolve_target
+from results.webhooks.selectors import subscription_results
 from results.webhooks.sending import Message, Outcome, Result, envelope, send, shared_client
 
 logger = logging.getLogger(__name__)
@@ -162,13 +163,8 @@ def _fan_out_step(subscription_id: int, batch: int) -> int:
     )
     if subscription is None or EventType.INSPECTION_FINISHED not in subscription.events:
         return 0
-    rows = Inspection.objects.terminal().only("id", "feed_position")
-    if not subscription.all_lines:
-        rows = rows.filter(line__in=subscription.lines.all())
-    after = None
-    if subscription.cursor_position is not None and subscription.cursor_inspection_id is not None:
-        after = (subscription.cursor_position, subscription.cursor_inspection_id)
-    found = finished_inspections_after(after=after, limit=batch, queryset=rows)
+    rows = subscription_results(subscription).only("id", "feed_position")
+    found = finished_inspections_after(after=subscription.after, limit=batch, queryset=rows)
     if not found:
         return 0
     now = timezone.now()

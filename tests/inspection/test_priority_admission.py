@@ -4,7 +4,8 @@ waiter is served first (inspection/inference/admission.py)."""
 import threading
 import time
 
-from inspection.inference.admission import PriorityAllowance, level_limit, may_take, queue_rank
+from inspection.inference.admission import PriorityAllowance, level_limit, may_take, priority_rank, queue_rank
+from lines.constants import Priority
 
 
 def test_ranks_follow_the_queue_order_and_the_default_queue_ranks_with_critical():
@@ -16,6 +17,12 @@ def test_ranks_follow_the_queue_order_and_the_default_queue_ranks_with_critical(
     ]
     assert queue_rank("default") == 0
     assert queue_rank(None) == 0
+
+
+def test_a_line_prioritys_rank_is_its_queues():
+    assert [priority_rank(p) for p in Priority.values] == [0, 1, 2, 3]
+    assert [priority_rank(p) for p in Priority.values] == [queue_rank(f"inspect.{p}") for p in Priority.values]
+    assert priority_rank("unheard-of") == priority_rank(Priority.NORMAL)
 
 
 def test_each_level_leaves_its_reserve_to_every_level_above_it():

@@ -188,16 +188,16 @@ def test_a_feed_opening_while_the_pool_is_exhausted_waits_for_a_connection_and_s
     the opening feed asks again instead of failing with 1011 (issue 22's connection test)."""
     make_line(code="press-20")
     cookie = session_cookie()
-    real_line_limited = consumers.line_limited
+    real_lines_visible_to = consumers.lines_visible_to
     refusals: list[str] = []
 
     def exhausted_twice(*args, **kwargs):
         if len(refusals) < 2:
             refusals.append("refused")
             raise OperationalError("couldn't get a connection after 3.00 sec")
-        return real_line_limited(*args, **kwargs)
+        return real_lines_visible_to(*args, **kwargs)
 
-    monkeypatch.setattr(consumers, "line_limited", exhausted_twice)
+    monkeypatch.setattr(consumers, "lines_visible_to", exhausted_twice)
 
     async def scenario():
         feed = communicator("/ws/lines/press-20/", cookie)
@@ -216,7 +216,7 @@ def test_a_feed_whose_database_stays_away_closes_with_try_again_later(monkeypatc
     def unavailable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(consumers, "line_limited", unavailable)
+    monkeypatch.setattr(consumers, "lines_visible_to", unavailable)
     monkeypatch.setattr(consumers, "DATABASE_PATIENCE_SECONDS", 0.5)
 
     async def scenario():
